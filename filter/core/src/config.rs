@@ -1,0 +1,739 @@
+//! The plugin configuration: JSON, exactly as Istio's WasmPlugin
+//! `pluginConfig` reaches the plugin (a `google.protobuf.StringValue`).
+//!
+//! Two steps, as in pingora's configuration module: [`Config::parse`] reads
+//! the text into typed fields, rejecting bad JSON, duplicate object keys,
+//! unknown fields and wrong types; [`Config::validate`] checks meaning:
+//! versions, names, hosts, duplicates. Every error names the field path
+//! (`sandboxes[2].forks[0].service`) and the reason. The filter's
+//! `on_configure` and the CLI's `laneway validate` share this code.
+//!
+//! Shape (version 1; every later addition is a new optional field, so a
+//! version 1 file keeps its meaning):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "routing_key": { "members": ["sd-routing-key", "sd-sandbox"] },
+//!   "unknown_key": { "policy": "baseline" },
+//!   "sandboxes": [
+//!     { "key": "qwblp48fpmb30",
+//!       "forks": [ { "service": "location", "destination": "location-qwblp48fpmb30" } ] }
+//!   ]
+//! }
+//! ```
+//!
+//! Allocates (configure time only); never panics on any input.
+
+use alloc::borrow::ToOwned;
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::authority;
+use crate::tracestate;
+
+/// The configuration version this build reads.
+pub const VERSION: u64 = 1;
+/// Default routing-key member names, in precedence order.
+pub const DEFAULT_MEMBERS: [&str; 2] = ["sd-routing-key", "sd-sandbox"];
+/// At most this many routing-key member names.
+pub const MAX_MEMBER_NAMES: usize = 8;
+/// Default status of a rejected request.
+pub const DEFAULT_REJECT_STATUS: u16 = 421;
+/// Longest routing key.
+pub const MAX_KEY_LEN: usize = 128;
+
+/// A parsed plugin configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Always [`VERSION`] once validated.
+    pub version: u64,
+    /// Where the routing key is read from.
+    pub routing_key: RoutingKey,
+    /// What happens to a key that no sandbox has.
+    pub unknown_key: UnknownKey,
+    /// The sandboxes, each a key and its forks (a route group).
+    pub sandboxes: Vec<Sandbox>,
+}
+
+/// `routing_key`: the member names that carry the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoutingKey {
+    /// Member names, highest precedence first.
+    pub members: Vec<String>,
+}
+
+/// `unknown_key`: the policy for a key that no sandbox has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// Baseline or reject.
+    pub policy: UnknownKeyPolicy,
+    /// The status of the local reply under [`UnknownKeyPolicy::Reject`].
+    pub status: u16,
+}
+
+/// What to do with a request whose key belongs to no sandbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownKeyPolicy {
+    /// Send it to the baseline, unchanged (the default).
+    Baseline,
+    /// Answer with a local reply, so a test against a deleted sandbox fails loudly.
+    Reject,
+}
+
+/// One sandbox: a routing key and the services it forks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sandbox {
+    /// The routing key.
+    pub key: String,
+    /// The forked services.
+    pub forks: Vec<Fork>,
+}
+
+/// One forked service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fork {
+    /// The baseline service host, as it appears in `:authority` (port ignored).
+    pub service: String,
+    /// The fork's host, optionally with a port, written into `:authority`.
+    pub destination: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            version: VERSION,
+            routing_key: RoutingKey {
+                members: DEFAULT_MEMBERS.iter().map(|s| (*s).to_owned()).collect(),
+            },
+            unknown_key: UnknownKey {
+                policy: UnknownKeyPolicy::Baseline,
+                status: DEFAULT_REJECT_STATUS,
+            },
+            sandboxes: Vec::new(),
+        }
+    }
+}
+
+/// One configuration error: where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field path, like `sandboxes[0].forks[1].service`; empty for the
+    /// document itself.
+    pub path: String,
+    /// Why the value is refused.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+/// All the errors found in one configuration, in document order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Parses and validates. The one call the filter and the CLI make.
+    pub fn from_json(text: &str) -> Result<Config, ConfigErrors> {
+        let config = Config::parse(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads the JSON text into typed fields. Refuses bad JSON (with line and
+    /// column), duplicate object keys, unknown fields and wrong types.
+    pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        let json: Json = serde_json::from_str(text).map_err(|e| {
+            ConfigErrors(alloc::vec![ConfigError {
+                path: String::new(),
+                reason: format!("invalid JSON: {e}"),
+            }])
+        })?;
+        let mut errors = Errors::default();
+        let config = read_config(&json, &mut errors);
+        errors.finish()?;
+        Ok(config)
+    }
+
+    /// Checks meaning: version, member names, keys, hosts and duplicates.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Errors::default();
+        if self.version != VERSION {
+            errors.push(
+                "version",
+                format!(
+                    "unsupported version {}; this build reads version {VERSION}",
+                    self.version
+                ),
+            );
+        }
+        let members = &self.routing_key.members;
+        if members.is_empty() || members.len() > MAX_MEMBER_NAMES {
+            errors.push(
+                "routing_key.members",
+                format!("must list 1 to {MAX_MEMBER_NAMES} member names"),
+            );
+        }
+        for (i, name) in members.iter().enumerate() {
+            let path = || format!("routing_key.members[{i}]");
+            if !tracestate::is_key(name.as_bytes()) {
+                errors.push(
+                    path(),
+                    format!(
+                        "{name:?} is not a valid member name: use lowercase letters, digits \
+                         and _-*/@, starting with a letter or digit, so it works in both \
+                         baggage and tracestate"
+                    ),
+                );
+            } else if let Some(first) = members[..i].iter().position(|m| m == name) {
+                errors.push(
+                    path(),
+                    format!("duplicate member name {name:?} (also routing_key.members[{first}])"),
+                );
+            }
+        }
+        if self.unknown_key.policy == UnknownKeyPolicy::Reject
+            && let Some(reason) = status_problem(u64::from(self.unknown_key.status))
+        {
+            errors.push("unknown_key.status", reason);
+        }
+        let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, sandbox) in self.sandboxes.iter().enumerate() {
+            if let Some(reason) = key_problem(&sandbox.key) {
+                errors.push(format!("sandboxes[{i}].key"), reason);
+            } else if let Some(&first) = keys.get(sandbox.key.as_str()) {
+                errors.push(
+                    format!("sandboxes[{i}].key"),
+                    format!(
+                        "duplicate sandbox key {:?} (also sandboxes[{first}].key)",
+                        sandbox.key
+                    ),
+                );
+            } else {
+                keys.insert(&sandbox.key, i);
+            }
+            let mut services: BTreeMap<String, usize> = BTreeMap::new();
+            for (j, fork) in sandbox.forks.iter().enumerate() {
+                let at = |field: &str| format!("sandboxes[{i}].forks[{j}].{field}");
+                match host_problem(&fork.service, false) {
+                    Some(reason) => errors.push(at("service"), reason),
+                    None => {
+                        let service = fork.service.to_ascii_lowercase();
+                        if let Some(&first) = services.get(&service) {
+                            errors.push(
+                                at("service"),
+                                format!(
+                                    "duplicate fork for service {:?} and key {:?} (also sandboxes[{i}].forks[{first}].service)",
+                                    fork.service, sandbox.key
+                                ),
+                            );
+                        } else {
+                            services.insert(service, j);
+                        }
+                    }
+                }
+                match host_problem(&fork.destination, true) {
+                    Some(reason) => errors.push(at("destination"), reason),
+                    None => {
+                        let (dest_host, _) = authority::split(fork.destination.as_bytes());
+                        if dest_host.eq_ignore_ascii_case(fork.service.as_bytes()) {
+                            errors.push(
+                                at("destination"),
+                                "the destination is the service itself; a fork must be another host"
+                                    .to_string(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        errors.finish()
+    }
+}
+
+/// Why `key` cannot be a routing key, if it cannot.
+pub fn key_problem(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some("the key is empty".to_string());
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Some(format!("the key is longer than {MAX_KEY_LEN} bytes"));
+    }
+    if let Some(c) = key
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "-._~".contains(c)))
+    {
+        return Some(format!(
+            "{key:?} holds {c:?}; a key is ASCII letters, digits and -._~ so that it reads the same encoded or not, in baggage and in tracestate"
+        ));
+    }
+    None
+}
+
+/// Why `status` cannot answer a rejected request, if it cannot.
+pub fn status_problem(status: u64) -> Option<String> {
+    (!(400..=599).contains(&status)).then(|| format!("{status} is not a 4xx or 5xx status"))
+}
+
+/// Why `host` is not a valid host (with an optional port when `port_ok`).
+pub fn host_problem(host: &str, port_ok: bool) -> Option<String> {
+    if host.is_empty() {
+        return Some("the host is empty".to_string());
+    }
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    if let Some(port) = port {
+        if !port_ok {
+            return Some(format!(
+                "{host:?} has a port; write the host alone: the port of :authority is ignored when matching"
+            ));
+        }
+        match port.parse::<u32>() {
+            Ok(p) if (1..=65535).contains(&p) && !port.starts_with('+') => {}
+            _ => return Some(format!("{host:?} has an invalid port {port:?}")),
+        }
+    }
+    if name.len() > 253 {
+        return Some(format!("{host:?} is longer than 253 bytes"));
+    }
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !ok {
+            return Some(format!(
+                "{host:?} is not a valid host: labels of 1 to 63 letters, digits or '-', separated by '.'"
+            ));
+        }
+    }
+    None
+}
+
+/// Errors found so far.
+#[derive(Default)]
+struct Errors(Vec<ConfigError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(ConfigError {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn finish(self) -> Result<(), ConfigErrors> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(self.0))
+        }
+    }
+}
+
+/// A JSON document, kept in order, refusing duplicate object keys.
+#[derive(Debug)]
+enum Json {
+    Null,
+    Bool,
+    Number(Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Number {
+    Unsigned(u64),
+    Negative,
+    Float(f64),
+}
+
+impl Json {
+    fn kind(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool => "a boolean",
+            Json::Number(_) => "a number",
+            Json::String(_) => "a string",
+            Json::Array(_) => "an array",
+            Json::Object(_) => "an object",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Json, E> {
+        Ok(Json::Bool)
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::Number(Number::Unsigned(v)))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::Number(match u64::try_from(v) {
+            Ok(u) => Number::Unsigned(u),
+            Err(_) => Number::Negative,
+        }))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(Json::Number(Number::Float(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut fields: Vec<(String, Json)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if fields.iter().any(|(k, _)| *k == key) {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            let value = map.next_value()?;
+            fields.push((key, value));
+        }
+        Ok(Json::Object(fields))
+    }
+}
+
+/// A field path, built on the stack while walking.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Field(Path::Root, name) => f.write_str(name),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// An object being read: fields are taken by name; leftovers are unknown.
+struct Object<'a> {
+    path: Path<'a>,
+    fields: &'a [(String, Json)],
+    allowed: &'static [&'static str],
+}
+
+impl<'a> Object<'a> {
+    fn open(
+        json: &'a Json,
+        path: Path<'a>,
+        allowed: &'static [&'static str],
+        errors: &mut Errors,
+    ) -> Option<Object<'a>> {
+        match json {
+            Json::Object(fields) => {
+                for (name, _) in fields {
+                    if !allowed.contains(&name.as_str()) {
+                        errors.push(
+                            path.to_string(),
+                            format!(
+                                "unknown field {name:?}; expected one of: {}",
+                                allowed.join(", ")
+                            ),
+                        );
+                    }
+                }
+                Some(Object {
+                    path,
+                    fields,
+                    allowed,
+                })
+            }
+            other => {
+                errors.push(
+                    path.to_string(),
+                    format!("expected an object, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Json> {
+        debug_assert!(self.allowed.contains(&name));
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+fn expected(errors: &mut Errors, path: &Path<'_>, what: &str, found: &Json) {
+    errors.push(
+        path.to_string(),
+        format!("expected {what}, found {}", found.kind()),
+    );
+}
+
+fn read_string(json: &Json, path: &Path<'_>, errors: &mut Errors) -> Option<String> {
+    match json {
+        Json::String(s) => Some(s.clone()),
+        other => {
+            expected(errors, path, "a string", other);
+            None
+        }
+    }
+}
+
+fn read_uint(json: &Json, path: &Path<'_>, errors: &mut Errors) -> Option<u64> {
+    match json {
+        Json::Number(Number::Unsigned(n)) => Some(*n),
+        // protobuf Struct numbers are doubles: accept 1.0 as 1.
+        Json::Number(Number::Float(f)) if *f >= 0.0 && *f <= 9.0e15 && *f as u64 as f64 == *f => {
+            Some(*f as u64)
+        }
+        other => {
+            expected(errors, path, "a non-negative integer", other);
+            None
+        }
+    }
+}
+
+fn read_array<'a>(json: &'a Json, path: &Path<'_>, errors: &mut Errors) -> Option<&'a [Json]> {
+    match json {
+        Json::Array(items) => Some(items),
+        other => {
+            expected(errors, path, "an array", other);
+            None
+        }
+    }
+}
+
+fn required<'a>(obj: &Object<'a>, name: &'a str, errors: &mut Errors) -> Option<&'a Json> {
+    let found = obj.get(name);
+    if found.is_none() {
+        errors.push(
+            Path::Field(&obj.path, name).to_string(),
+            "missing required field",
+        );
+    }
+    found
+}
+
+fn read_config(json: &Json, errors: &mut Errors) -> Config {
+    let mut config = Config::default();
+    let Some(root) = Object::open(
+        json,
+        Path::Root,
+        &["version", "routing_key", "unknown_key", "sandboxes"],
+        errors,
+    ) else {
+        return config;
+    };
+    if let Some(v) = required(&root, "version", errors)
+        && let Some(n) = read_uint(v, &Path::Field(&root.path, "version"), errors)
+    {
+        config.version = n;
+    }
+    if let Some(rk) = root.get("routing_key") {
+        let path = Path::Field(&root.path, "routing_key");
+        if let Some(obj) = Object::open(rk, path, &["members"], errors)
+            && let Some(m) = obj.get("members")
+        {
+            let path = Path::Field(&obj.path, "members");
+            if let Some(items) = read_array(m, &path, errors) {
+                config.routing_key.members = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| read_string(item, &Path::Index(&path, i), errors))
+                    .collect();
+            }
+        }
+    }
+    if let Some(uk) = root.get("unknown_key") {
+        let path = Path::Field(&root.path, "unknown_key");
+        if let Some(obj) = Object::open(uk, path, &["policy", "status"], errors) {
+            if let Some(p) = obj.get("policy") {
+                let path = Path::Field(&obj.path, "policy");
+                match read_string(p, &path, errors).as_deref() {
+                    Some("baseline") => config.unknown_key.policy = UnknownKeyPolicy::Baseline,
+                    Some("reject") => config.unknown_key.policy = UnknownKeyPolicy::Reject,
+                    Some(other) => errors.push(
+                        path.to_string(),
+                        format!("unknown policy {other:?}; expected \"baseline\" or \"reject\""),
+                    ),
+                    None => {}
+                }
+            }
+            if let Some(s) = obj.get("status") {
+                let path = Path::Field(&obj.path, "status");
+                if let Some(n) = read_uint(s, &path, errors) {
+                    if config.unknown_key.policy != UnknownKeyPolicy::Reject {
+                        errors.push(
+                            path.to_string(),
+                            "status is only used with policy \"reject\"",
+                        );
+                    } else if let Some(reason) = status_problem(n) {
+                        errors.push(path.to_string(), reason);
+                    } else {
+                        config.unknown_key.status = n as u16;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(sb) = required(&root, "sandboxes", errors) {
+        let path = Path::Field(&root.path, "sandboxes");
+        if let Some(items) = read_array(sb, &path, errors) {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(sandbox) = read_sandbox(item, Path::Index(&path, i), errors) {
+                    config.sandboxes.push(sandbox);
+                }
+            }
+        }
+    }
+    config
+}
+
+fn read_sandbox(json: &Json, path: Path<'_>, errors: &mut Errors) -> Option<Sandbox> {
+    let obj = Object::open(json, path, &["key", "forks"], errors)?;
+    let key = required(&obj, "key", errors)
+        .and_then(|k| read_string(k, &Path::Field(&obj.path, "key"), errors));
+    let forks_path = Path::Field(&obj.path, "forks");
+    let mut forks = Vec::new();
+    let mut forks_ok = true;
+    if let Some(items) =
+        required(&obj, "forks", errors).and_then(|f| read_array(f, &forks_path, errors))
+    {
+        for (j, item) in items.iter().enumerate() {
+            match read_fork(item, Path::Index(&forks_path, j), errors) {
+                Some(fork) => forks.push(fork),
+                None => forks_ok = false,
+            }
+        }
+    }
+    match (key, forks_ok) {
+        (Some(key), true) => Some(Sandbox { key, forks }),
+        _ => None,
+    }
+}
+
+fn read_fork(json: &Json, path: Path<'_>, errors: &mut Errors) -> Option<Fork> {
+    let obj = Object::open(json, path, &["service", "destination"], errors)?;
+    let service = required(&obj, "service", errors)
+        .and_then(|s| read_string(s, &Path::Field(&obj.path, "service"), errors));
+    let destination = required(&obj, "destination", errors)
+        .and_then(|d| read_string(d, &Path::Field(&obj.path, "destination"), errors));
+    Some(Fork {
+        service: service?,
+        destination: destination?,
+    })
+}
+
+impl Config {
+    /// Serializes back to canonical JSON (stable field order), for tools
+    /// that derive a configuration and hand it to the filter.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+        out.push_str(&format!("{{\"version\":{}", self.version));
+        out.push_str(",\"routing_key\":{\"members\":[");
+        out.push_str(
+            &self
+                .routing_key
+                .members
+                .iter()
+                .map(|m| q(m))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("]},\"unknown_key\":{");
+        match self.unknown_key.policy {
+            UnknownKeyPolicy::Baseline => out.push_str("\"policy\":\"baseline\""),
+            UnknownKeyPolicy::Reject => out.push_str(&format!(
+                "\"policy\":\"reject\",\"status\":{}",
+                self.unknown_key.status
+            )),
+        }
+        out.push_str("},\"sandboxes\":[");
+        let sandboxes: Vec<String> = self
+            .sandboxes
+            .iter()
+            .map(|s| {
+                let forks: Vec<String> = s
+                    .forks
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{{\"service\":{},\"destination\":{}}}",
+                            q(&f.service),
+                            q(&f.destination)
+                        )
+                    })
+                    .collect();
+                format!("{{\"key\":{},\"forks\":[{}]}}", q(&s.key), forks.join(","))
+            })
+            .collect();
+        out.push_str(&sandboxes.join(","));
+        out.push_str("]}");
+        out
+    }
+}
+
+/// Makes a boxed, lowercase copy of a host for the routing tables.
+pub(crate) fn lower(host: &str) -> Box<[u8]> {
+    host.as_bytes().to_ascii_lowercase().into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests;

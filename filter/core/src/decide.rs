@@ -1,0 +1,491 @@
+//! The routing decision for one request: fork or baseline, and why.
+//!
+//! [`Router`] is built once per configuration. [`Router::decide`] reads the
+//! request's `baggage` and `tracestate` lines and its `:authority` and
+//! returns a [`Verdict`]: a small `Copy` [`Decision`] that says *why*, the
+//! routing key it found, and what it had to skip.
+//!
+//! Precedence, exactly:
+//! 1. Baggage is read first, then tracestate.
+//! 2. The key is the value of the first configured member name found in
+//!    baggage; if none is in baggage, the first found in tracestate.
+//!    Members with an empty value carry no key and are passed over.
+//! 3. If the chosen member name appears again with a different value, in
+//!    baggage or in tracestate, the request is a [`Decision::Conflict`].
+//!    Baggage values compare after percent-decoding; tracestate values
+//!    literally.
+//! 4. No key: [`Decision::Malformed`] if anything was skipped (an invalid
+//!    baggage member, a limit, a discarded tracestate), else
+//!    [`Decision::NoKey`].
+//! 5. A key no sandbox has: [`Decision::UnknownKey`] (baseline) or
+//!    [`Decision::Rejected`], by policy.
+//! 6. A known key: [`Decision::Fork`] if that sandbox forks the host of
+//!    `:authority` (port ignored, case-insensitive), else
+//!    [`Decision::NoFork`].
+//!
+//! Cost: one pass over at most 8192 bytes of baggage, one over at most 32
+//! tracestate members, and three bounded hash lookups ([`crate::index`]).
+//! Nothing here allocates or panics.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::authority;
+use crate::baggage::{self, Entry, Limit};
+use crate::config::{self, Config, ConfigErrors, MAX_MEMBER_NAMES, UnknownKeyPolicy};
+use crate::hash::Hasher;
+use crate::index::Index;
+use crate::percent::Value;
+use crate::tracestate::{self, TraceState};
+
+/// Which header carried the routing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Carrier {
+    /// `baggage`.
+    Baggage,
+    /// `tracestate`.
+    TraceState,
+}
+
+impl Carrier {
+    /// `"baggage"` or `"tracestate"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Carrier::Baggage => "baggage",
+            Carrier::TraceState => "tracestate",
+        }
+    }
+}
+
+/// The routing key found in a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoutingKey<'h> {
+    /// The value; compare it decoded.
+    pub value: Value<'h>,
+    /// The header it came from.
+    pub carrier: Carrier,
+    /// Index of the member name in [`Router::member_names`].
+    pub member: u8,
+}
+
+/// A fork in the routing table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ForkId(u32);
+
+/// Where a request goes and why. Small and `Copy`: the outcome, not the
+/// evidence (that is in [`Verdict`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The key's sandbox forks this service: route to the fork.
+    Fork(ForkId),
+    /// No routing key: baseline, untouched.
+    NoKey,
+    /// The key's sandbox does not fork this service: baseline.
+    NoFork,
+    /// No sandbox has this key, and the policy is baseline.
+    UnknownKey,
+    /// No sandbox has this key, and the policy is reject: a local reply.
+    Rejected,
+    /// The key's member appears with two different values: baseline.
+    Conflict,
+    /// No key, and something was malformed or over a limit: baseline.
+    Malformed,
+}
+
+/// The three things that can happen to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Sent to a fork: `:authority` rewritten.
+    Fork,
+    /// Sent on unchanged.
+    Baseline,
+    /// Answered locally.
+    Reject,
+}
+
+impl Route {
+    /// `"fork"`, `"baseline"` or `"reject"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Fork => "fork",
+            Route::Baseline => "baseline",
+            Route::Reject => "reject",
+        }
+    }
+}
+
+impl Decision {
+    /// Every reason, in [`Decision::index`] order.
+    pub const REASONS: [&'static str; 7] = [
+        "fork",
+        "no_key",
+        "no_fork",
+        "unknown_key",
+        "rejected",
+        "conflict",
+        "malformed",
+    ];
+
+    /// Where the request goes.
+    pub fn route(self) -> Route {
+        match self {
+            Decision::Fork(_) => Route::Fork,
+            Decision::Rejected => Route::Reject,
+            _ => Route::Baseline,
+        }
+    }
+
+    /// A dense index `0..7`, for counters.
+    pub fn index(self) -> usize {
+        match self {
+            Decision::Fork(_) => 0,
+            Decision::NoKey => 1,
+            Decision::NoFork => 2,
+            Decision::UnknownKey => 3,
+            Decision::Rejected => 4,
+            Decision::Conflict => 5,
+            Decision::Malformed => 6,
+        }
+    }
+
+    /// The stable snake_case reason: one of [`Decision::REASONS`].
+    pub fn reason(self) -> &'static str {
+        Decision::REASONS[self.index()]
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
+/// What became of the request's tracestate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceStateStatus {
+    /// No tracestate header.
+    Absent,
+    /// Read.
+    Valid,
+    /// Discarded as a whole, for this reason.
+    Discarded(tracestate::Invalid),
+}
+
+/// A decision with its evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict<'h> {
+    /// The outcome.
+    pub decision: Decision,
+    /// The routing key, when one was found.
+    pub key: Option<RoutingKey<'h>>,
+    /// Invalid baggage members skipped.
+    pub baggage_invalid: u16,
+    /// The baggage limit that left the rest of the list unread, if any.
+    pub baggage_dropped: Option<Limit>,
+    /// The fate of the tracestate header.
+    pub tracestate: TraceStateStatus,
+}
+
+/// One request, as the decision sees it: header lines in order.
+#[derive(Clone, Debug)]
+pub struct Request<'h, B, T> {
+    /// The `:authority` (host, optionally with a port).
+    pub authority: &'h [u8],
+    /// Every `baggage` line, in order.
+    pub baggage: B,
+    /// Every `tracestate` line, in order.
+    pub tracestate: T,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Found<'h> {
+    baggage: Option<Value<'h>>,
+    tracestate: Option<Value<'h>>,
+    conflict: bool,
+}
+
+struct ForkRoute {
+    sandbox: u32,
+    service: u32,
+    destination: Box<str>,
+    destination_has_port: bool,
+}
+
+/// The compiled routing table and policies of one configuration.
+pub struct Router {
+    members: Box<[Box<str>]>,
+    policy: UnknownKeyPolicy,
+    reject_status: u16,
+    keys: Index,
+    key_names: Box<[Box<str>]>,
+    services: Index,
+    service_hosts: Box<[Box<[u8]>]>,
+    forks: Index,
+    routes: Box<[ForkRoute]>,
+}
+
+/// A fork, for reports and metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForkInfo<'r> {
+    /// The sandbox's routing key.
+    pub key: &'r str,
+    /// The forked service host (lowercase).
+    pub service: &'r str,
+    /// Where the fork lives.
+    pub destination: &'r str,
+}
+
+impl Router {
+    /// Parses, validates and compiles a JSON plugin configuration.
+    pub fn from_json(text: &str) -> Result<Router, ConfigErrors> {
+        Config::from_json(text).and_then(|c| Router::new(&c))
+    }
+
+    /// Validates and compiles a configuration.
+    pub fn new(config: &Config) -> Result<Router, ConfigErrors> {
+        config.validate()?;
+        let key_names: Box<[Box<str>]> = config
+            .sandboxes
+            .iter()
+            .map(|s| s.key.as_str().into())
+            .collect();
+        let mut service_hosts: Vec<Box<[u8]>> = Vec::new();
+        let mut routes = Vec::new();
+        for (s, sandbox) in config.sandboxes.iter().enumerate() {
+            for fork in &sandbox.forks {
+                let host = config::lower(&fork.service);
+                let service = match service_hosts.iter().position(|h| *h == host) {
+                    Some(i) => i,
+                    None => {
+                        service_hosts.push(host);
+                        service_hosts.len() - 1
+                    }
+                };
+                routes.push(ForkRoute {
+                    sandbox: s as u32,
+                    service: service as u32,
+                    destination: fork.destination.as_str().into(),
+                    destination_has_port: authority::split(fork.destination.as_bytes()).1.is_some(),
+                });
+            }
+        }
+        let keys = Index::build(key_names.len() as u32, |seed, id| {
+            let mut h = Hasher::new(seed);
+            h.bytes(key_names[id as usize].as_bytes());
+            h.finish()
+        });
+        let services = Index::build(service_hosts.len() as u32, |seed, id| {
+            let mut h = Hasher::new(seed);
+            h.bytes(&service_hosts[id as usize]);
+            h.finish()
+        });
+        let forks = Index::build(routes.len() as u32, |seed, id| {
+            let r = &routes[id as usize];
+            pair_hash(seed, r.sandbox, r.service)
+        });
+        Ok(Router {
+            members: config
+                .routing_key
+                .members
+                .iter()
+                .map(|m| m.as_str().into())
+                .collect(),
+            policy: config.unknown_key.policy,
+            reject_status: config.unknown_key.status,
+            keys,
+            key_names,
+            services,
+            service_hosts: service_hosts.into_boxed_slice(),
+            forks,
+            routes: routes.into_boxed_slice(),
+        })
+    }
+
+    /// The routing-key member names, highest precedence first.
+    pub fn member_names(&self) -> &[Box<str>] {
+        &self.members
+    }
+
+    /// The status of a rejected request.
+    pub fn reject_status(&self) -> u16 {
+        self.reject_status
+    }
+
+    /// Number of sandboxes.
+    pub fn sandboxes(&self) -> usize {
+        self.key_names.len()
+    }
+
+    /// Number of forks.
+    pub fn forks(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The fork behind `id`.
+    pub fn fork(&self, id: ForkId) -> ForkInfo<'_> {
+        let r = &self.routes[id.0 as usize];
+        ForkInfo {
+            key: &self.key_names[r.sandbox as usize],
+            service: core::str::from_utf8(&self.service_hosts[r.service as usize]).unwrap_or(""),
+            destination: &r.destination,
+        }
+    }
+
+    /// Writes the `:authority` that sends a request for `original` to fork
+    /// `id` into `out`: the destination, keeping the original port when the
+    /// destination names none. `None` if `out` is too small.
+    pub fn fork_authority<'o>(
+        &self,
+        id: ForkId,
+        original: &[u8],
+        out: &'o mut [u8],
+    ) -> Option<&'o [u8]> {
+        let r = &self.routes[id.0 as usize];
+        let port = if r.destination_has_port {
+            None
+        } else {
+            authority::split(original).1
+        };
+        let dest = r.destination.as_bytes();
+        let len = dest.len() + port.map_or(0, |p| p.len() + 1);
+        let buf = out.get_mut(..len)?;
+        buf[..dest.len()].copy_from_slice(dest);
+        if let Some(p) = port {
+            buf[dest.len()] = b':';
+            buf[dest.len() + 1..].copy_from_slice(p);
+        }
+        Some(buf)
+    }
+
+    /// Decides one request. Never allocates, never panics.
+    pub fn decide<'h, B, T>(&self, request: Request<'h, B, T>) -> Verdict<'h>
+    where
+        B: IntoIterator<Item = &'h [u8]>,
+        T: IntoIterator<Item = &'h [u8]>,
+    {
+        let names = &self.members[..self.members.len().min(MAX_MEMBER_NAMES)];
+        let mut found = [Found::default(); MAX_MEMBER_NAMES];
+
+        let mut baggage_invalid = 0u16;
+        let mut members = baggage::members(request.baggage.into_iter());
+        for entry in &mut members {
+            match entry {
+                Entry::Member(m) => {
+                    if let Some(i) = names.iter().position(|n| n.as_bytes() == m.key)
+                        && !m.value.is_empty()
+                    {
+                        let slot = &mut found[i];
+                        match slot.baggage {
+                            None => slot.baggage = Some(m.value),
+                            Some(first) => slot.conflict |= !first.eq_value(&m.value),
+                        }
+                    }
+                }
+                Entry::Invalid { .. } => baggage_invalid = baggage_invalid.saturating_add(1),
+            }
+        }
+        let baggage_dropped = members.dropped();
+
+        let mut lines = request.tracestate.into_iter().peekable();
+        let tracestate = if lines.peek().is_none() {
+            TraceStateStatus::Absent
+        } else {
+            match TraceState::parse(lines) {
+                Ok(ts) => {
+                    for (i, name) in names.iter().enumerate() {
+                        if let Some(v) = ts.get(name.as_bytes()) {
+                            found[i].tracestate = Some(Value::literal(v));
+                        }
+                    }
+                    TraceStateStatus::Valid
+                }
+                Err(why) => TraceStateStatus::Discarded(why),
+            }
+        };
+
+        let verdict = |decision, key| Verdict {
+            decision,
+            key,
+            baggage_invalid,
+            baggage_dropped,
+            tracestate,
+        };
+
+        let chosen = (0..names.len())
+            .find_map(|i| found[i].baggage.map(|v| (i, v, Carrier::Baggage)))
+            .or_else(|| {
+                (0..names.len())
+                    .find_map(|i| found[i].tracestate.map(|v| (i, v, Carrier::TraceState)))
+            });
+        let Some((i, value, carrier)) = chosen else {
+            let malformed = baggage_invalid > 0
+                || baggage_dropped.is_some()
+                || matches!(tracestate, TraceStateStatus::Discarded(_));
+            let decision = if malformed {
+                Decision::Malformed
+            } else {
+                Decision::NoKey
+            };
+            return verdict(decision, None);
+        };
+        let key = Some(RoutingKey {
+            value,
+            carrier,
+            member: i as u8,
+        });
+        let f = found[i];
+        let conflict = f.conflict
+            || matches!((f.baggage, f.tracestate), (Some(a), Some(b)) if !a.eq_value(&b));
+        if conflict {
+            return verdict(Decision::Conflict, key);
+        }
+        let Some(sandbox) = self.find_key(&value) else {
+            let decision = match self.policy {
+                UnknownKeyPolicy::Baseline => Decision::UnknownKey,
+                UnknownKeyPolicy::Reject => Decision::Rejected,
+            };
+            return verdict(decision, key);
+        };
+        let decision = self
+            .find_service(authority::host(request.authority))
+            .and_then(|service| self.find_fork(sandbox, service))
+            .map_or(Decision::NoFork, Decision::Fork);
+        verdict(decision, key)
+    }
+
+    fn find_key(&self, value: &Value<'_>) -> Option<u32> {
+        let mut h = Hasher::new(self.keys.seed());
+        value.bytes().for_each(|b| h.byte(b));
+        self.keys.find(h.finish(), |id| {
+            value.eq_bytes(self.key_names[id as usize].as_bytes())
+        })
+    }
+
+    fn find_service(&self, host: &[u8]) -> Option<u32> {
+        let mut h = Hasher::new(self.services.seed());
+        h.bytes_lowercase(host);
+        self.services.find(h.finish(), |id| {
+            self.service_hosts[id as usize].eq_ignore_ascii_case(host)
+        })
+    }
+
+    fn find_fork(&self, sandbox: u32, service: u32) -> Option<ForkId> {
+        self.forks
+            .find(pair_hash(self.forks.seed(), sandbox, service), |id| {
+                let r = &self.routes[id as usize];
+                r.sandbox == sandbox && r.service == service
+            })
+            .map(ForkId)
+    }
+}
+
+fn pair_hash(seed: u64, sandbox: u32, service: u32) -> u64 {
+    let mut h = Hasher::new(seed);
+    h.u32(sandbox);
+    h.u32(service);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,39 @@
+//! The allocation-free heart of Laneway: W3C `baggage` and `tracestate`
+//! parsing, routing-key extraction and the per-request routing decision.
+//!
+//! This crate knows nothing about proxy-wasm, wasmtime or I/O. The filter
+//! (`filter/`), the simulator's native cross-check (`simulator/`) and the
+//! benches (`benches/`) all call the same functions.
+//!
+//! Invariants, each pinned by tests:
+//! - **The request path never allocates.** [`Router::decide`] and everything
+//!   it calls work on borrowed `&'h [u8]` haystacks (`'h` reads "haystack")
+//!   and yield `Copy` items. `tests/no_alloc.rs` runs the whole `testdata/`
+//!   corpus under a counting global allocator and expects zero.
+//! - **Nothing panics on any input.** Every parser is checked against a naive
+//!   oracle and on arbitrary bytes with proptest.
+//! - **Lookup cost does not depend on table size.** [`Router`] answers with at
+//!   most three hash probes sequences of bounded length ([`index`]).
+//!
+//! Allocation happens only at configure time: [`Config::parse`] and
+//! [`Router::new`] build owned tables once per plugin configuration.
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub mod authority;
+pub mod baggage;
+pub mod config;
+pub mod decide;
+pub mod hash;
+pub mod index;
+pub mod lines;
+pub mod pairs;
+pub mod percent;
+pub mod tracestate;
+
+pub use config::{Config, ConfigError, ConfigErrors, UnknownKeyPolicy};
+pub use decide::{Carrier, Decision, ForkId, Request, Route, Router, RoutingKey, Verdict};
