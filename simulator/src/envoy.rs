@@ -1,0 +1,1 @@
+//! Placeholder: the Envoy launcher is being written.
