@@ -1,1 +1,29 @@
-//! stub
+//! Laneway's proxy-wasm HTTP filter: a thin adapter from proxy-wasm ABI
+//! 0.2.1 to [`laneway_core::Router::decide`].
+//!
+//! - [`abi`] declares the host functions and wraps them in safe calls that
+//!   turn every failure into a [`abi::Status`].
+//! - [`plugin`] holds each root context's compiled configuration and metric
+//!   ids; `on_configure` builds it, refusing a bad configuration with the
+//!   reason in the proxy's log and keeping the last good one.
+//! - [`request`] is the request path: read the headers, decide, act.
+//! - [`counting`] counts guest heap allocations for the simulator's host.
+//!
+//! Why the raw ABI and not the proxy-wasm SDK: the SDK boxes a context and
+//! inserts it into a map on every request, and copies every header it
+//! reads into a `String`; the raw ABI lets the request path allocate only
+//! the buffers the host itself must fill (BENCHMARKS.md measures both).
+//!
+//! Invariant: nothing here panics or traps on any input. Any surprise sends
+//! the request to the baseline, unchanged, and bumps a counter.
+
+mod abi;
+mod counting;
+mod plugin;
+mod request;
+
+/// Declares proxy-wasm ABI 0.2.1. Envoy reads the version from this export;
+/// under 0.2.1 it clears the route cache when a filter changes request
+/// headers, so a rewritten `:authority` selects the fork's virtual host.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
