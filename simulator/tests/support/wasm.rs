@@ -1,0 +1,66 @@
+//! Builds a workspace wasm package for tests and returns its `.wasm` path.
+//!
+//! Runs `cargo build --release --target wasm32-wasip1 -p <package>` from the
+//! workspace root, once per package per test binary (a mutex serializes
+//! parallel tests), so `cargo test` needs no separate build step.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+
+/// The workspace root: the nearest ancestor holding `Cargo.lock`.
+pub fn workspace() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("Cargo.lock").is_file() {
+        assert!(
+            dir.pop(),
+            "no Cargo.lock above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
+}
+
+/// Builds `package` for wasm32-wasip1 in release mode; returns the module.
+pub fn build(package: &str) -> PathBuf {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(package) {
+        return path.clone();
+    }
+    let root = workspace();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "-p",
+            package,
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "building {package} for wasm32-wasip1 failed"
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let path = target
+        .join("wasm32-wasip1/release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "{} is missing after the build",
+        path.display()
+    );
+    built.insert(package.to_owned(), path.clone());
+    path
+}
