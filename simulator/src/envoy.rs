@@ -8,6 +8,8 @@
 //!   workload that served the request, and record what they received.
 //! - [`client`] is a raw HTTP/1.1 client, so a test can send repeated header
 //!   lines exactly as written.
+//! - [`mesh`] puts them together: a sidecar in front of the workloads a
+//!   plugin configuration names.
 //!
 //! [`Envoy`] owns the process: it binds only to 127.0.0.1 (ports chosen by
 //! the kernel and read back from the admin API), and it is killed when the
@@ -16,6 +18,7 @@
 
 pub mod bootstrap;
 pub mod client;
+pub mod mesh;
 pub mod upstream;
 
 use std::collections::BTreeMap;

@@ -19,98 +19,37 @@ mod corpus;
 mod wasm;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use laneway_core::{Config, Decision, Request, Router};
+use laneway_core::{Decision, Request, Router};
 use laneway_sim::envoy::Envoy;
 use laneway_sim::envoy::bootstrap::{self, Filter, Sidecar, Target, VirtualHost};
 use laneway_sim::envoy::client;
-use laneway_sim::envoy::upstream::Upstreams;
-
-/// A sidecar in front of one upstream per workload of a configuration.
-struct Mesh {
-    envoy: Envoy,
-    upstreams: Upstreams,
-    listener: SocketAddr,
-    router: Router,
-}
+use laneway_sim::envoy::mesh::{Mesh, fork_workload};
 
 /// Baseline services of the HotROD-like mesh, beside those the config forks.
 const BASELINE: [&str; 5] = ["frontend", "customer", "driver", "route", "location"];
-/// The workload answering hosts no virtual host knows.
-const UNKNOWN_HOST: &str = "unknown-host";
 
-fn baseline(host: &str) -> String {
-    format!("{host}@baseline")
+struct Run {
+    mesh: Mesh,
+    router: Router,
 }
 
-fn fork_workload(service: &str, key: &str) -> String {
-    format!("{service}@fork({key})")
-}
-
-impl Mesh {
-    fn start(config_text: &str, access_log: &Path) -> Mesh {
-        let config = Config::from_json(config_text).expect("a valid test configuration");
-        let router = Router::new(&config).expect("compiles");
-        // (virtual host, workload) pairs: every baseline service and every fork.
-        let mut hosts: Vec<(String, String)> = Vec::new();
-        let mut add = |host: &str, workload: String| {
-            if !hosts.iter().any(|(h, _)| h == host) {
-                hosts.push((host.to_owned(), workload));
-            }
-        };
-        for s in BASELINE {
-            add(s, baseline(s));
-        }
-        for sandbox in &config.sandboxes {
-            for fork in &sandbox.forks {
-                add(&fork.service, baseline(&fork.service));
-                let dest = laneway_core::authority::host(fork.destination.as_bytes());
-                add(
-                    std::str::from_utf8(dest).unwrap(),
-                    fork_workload(&fork.service, &sandbox.key),
-                );
-            }
-        }
-        let workloads: Vec<&str> = hosts
-            .iter()
-            .map(|(_, w)| w.as_str())
-            .chain([UNKNOWN_HOST])
-            .collect();
-        let upstreams = Upstreams::start(&workloads).expect("upstreams start");
-        let mut virtual_hosts: Vec<VirtualHost> = hosts
-            .iter()
-            .map(|(h, w)| VirtualHost::to(h, Target::Upstream(upstreams.addr(w).unwrap())))
-            .collect();
-        virtual_hosts.push(VirtualHost::to(
-            "*",
-            Target::Upstream(upstreams.addr(UNKNOWN_HOST).unwrap()),
-        ));
+impl Run {
+    fn start(config_text: &str, access_log: &Path) -> Run {
         let module = wasm::build("laneway-filter");
-        let bootstrap = bootstrap::sidecar(&Sidecar {
-            filter: Filter::Wasm {
-                module: &module,
-                configuration: config_text,
-            },
-            virtual_hosts,
-            access_log: Some(access_log),
-        });
-        let envoy = Envoy::start(&bootstrap).unwrap_or_else(|e| panic!("{e}"));
-        let listener = envoy
-            .listener(bootstrap::LISTENER)
-            .expect("the outbound listener");
-        Mesh {
-            envoy,
-            upstreams,
-            listener,
-            router,
+        let mesh = Mesh::start(&module, config_text, &BASELINE, Some(access_log))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Run {
+            mesh,
+            router: Router::from_json(config_text).expect("a valid test configuration"),
         }
     }
 
     fn send(&self, headers: &[(&str, &[u8])]) -> client::Response {
-        client::get(self.listener, "/", headers)
+        self.mesh
+            .send(headers)
             .unwrap_or_else(|e| panic!("request through envoy: {e}"))
     }
 }
@@ -127,7 +66,8 @@ fn run_corpus(config: &str) -> usize {
     let dir = std::env::temp_dir().join(format!("laneway-e2e-{}-{config}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let access_log = dir.join("access.log");
-    let mesh = Mesh::start(&config_text, &access_log);
+    let run = Run::start(&config_text, &access_log);
+    let mesh = &run.mesh;
     let mut expected_counts = BTreeMap::<&'static str, u64>::new();
     let mut ran = Vec::new();
     let mut not_deliverable = Vec::new();
@@ -150,14 +90,14 @@ fn run_corpus(config: &str) -> usize {
             not_deliverable.push(case.name.clone());
             continue;
         }
-        let verdict = mesh.router.decide(Request {
+        let verdict = run.router.decide(Request {
             authority: case.authority.as_bytes(),
             baggage: baggage.iter().map(Vec::as_slice),
             tracestate: tracestate.iter().map(Vec::as_slice),
         });
 
         // Envoy's own answer for this authority: an untagged request.
-        let probe = mesh.send(&[("host", case.authority.as_bytes()), ("x-case", b"probe")]);
+        let probe = run.send(&[("host", case.authority.as_bytes()), ("x-case", b"probe")]);
         *expected_counts.entry(Decision::NoKey.reason()).or_default() += 1;
         let baseline_workload = probe.header("x-served-by");
         mesh.upstreams.take();
@@ -168,7 +108,7 @@ fn run_corpus(config: &str) -> usize {
         ];
         headers.extend(baggage.iter().map(|v| ("baggage", v.as_slice())));
         headers.extend(tracestate.iter().map(|v| ("tracestate", v.as_slice())));
-        let response = mesh.send(&headers);
+        let response = run.send(&headers);
         *expected_counts
             .entry(verdict.decision.reason())
             .or_default() += 1;
@@ -176,9 +116,9 @@ fn run_corpus(config: &str) -> usize {
 
         match verdict.decision {
             Decision::Fork(id) => {
-                let fork = mesh.router.fork(id);
+                let fork = run.router.fork(id);
                 let mut buf = [0u8; 512];
-                let authority = mesh
+                let authority = run
                     .router
                     .fork_authority(id, case.authority.as_bytes(), &mut buf)
                     .unwrap();
@@ -283,7 +223,7 @@ fn run_corpus(config: &str) -> usize {
     if let Some((name, Decision::Fork(id))) =
         ran.iter().find(|(_, d)| matches!(d, Decision::Fork(_)))
     {
-        let fork = mesh.router.fork(*id);
+        let fork = run.router.fork(*id);
         let line = format!("decision=fork key={} fork={}", fork.key, fork.destination);
         assert!(
             log.contains(&line),
@@ -358,9 +298,9 @@ fn repeated_baggage_lines_are_all_read() {
     let config = corpus::config_text("hotrod.json");
     let dir = std::env::temp_dir().join(format!("laneway-e2e-{}-lines", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mesh = Mesh::start(&config, &dir.join("access.log"));
+    let run = Run::start(&config, &dir.join("access.log"));
     let host: (&str, &[u8]) = ("host", b"location:8083");
-    let r = mesh.send(&[
+    let r = run.send(&[
         host,
         ("baggage", b"a=1"),
         ("baggage", b"sd-routing-key=qwblp48fpmb30"),
@@ -369,7 +309,7 @@ fn repeated_baggage_lines_are_all_read() {
         r.header("x-served-by").as_deref(),
         Some("location@fork(qwblp48fpmb30)")
     );
-    let r = mesh.send(&[
+    let r = run.send(&[
         host,
         ("baggage", b"sd-routing-key=qwblp48fpmb30"),
         ("baggage", b"sd-routing-key=r7gq2x9k4mzt1"),
@@ -378,7 +318,7 @@ fn repeated_baggage_lines_are_all_read() {
         r.header("x-served-by").as_deref(),
         Some("location@baseline")
     );
-    let stats = mesh.envoy.stats().unwrap();
+    let stats = run.mesh.envoy.stats().unwrap();
     assert_eq!(stats.get("wasmcustom.laneway.decision.fork"), Some(&1));
     assert_eq!(stats.get("wasmcustom.laneway.decision.conflict"), Some(&1));
     let _ = std::fs::remove_dir_all(&dir);
