@@ -1,1 +1,10 @@
-//! stub
+//! Laneway's benchmarks.
+//!
+//! - [`envoy_load`]: the in-Envoy load harness behind `make bench-envoy`:
+//!   the same request mix through Envoy with no filter, an empty proxy-wasm
+//!   filter, Laneway at several table sizes, and Istio-style regex routes,
+//!   back to back in one run, with throughput and latency ratios.
+//! - [`plot`]: the SVG plot of throughput against the number of sandboxes.
+
+pub mod envoy_load;
+pub mod plot;

@@ -94,18 +94,53 @@ pub struct Envoy {
 
 static STARTED: AtomicU32 = AtomicU32::new(0);
 
+/// How to run Envoy.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads (`--concurrency`).
+    pub concurrency: u32,
+    /// Pin the whole process to this CPU (benchmarks).
+    pub cpu: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            concurrency: 1,
+            cpu: None,
+        }
+    }
+}
+
+/// Pins the calling process to `cpu`. Safe in `pre_exec` closures: it only
+/// calls `sched_setaffinity`.
+pub fn pin_to_cpu(cpu: usize) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
+    // within it; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 impl Envoy {
     /// Starts Envoy with `bootstrap` (JSON), one worker thread, and waits
     /// until the admin API reports it live.
     pub fn start(bootstrap: &serde_json::Value) -> Result<Envoy, EnvoyError> {
-        Envoy::start_with(bootstrap, 1)
+        Envoy::start_with(bootstrap, &Options::default())
     }
 
-    /// As [`Envoy::start`], with `concurrency` worker threads.
+    /// As [`Envoy::start`], with options.
     pub fn start_with(
         bootstrap: &serde_json::Value,
-        concurrency: u32,
+        options: &Options,
     ) -> Result<Envoy, EnvoyError> {
+        let concurrency = options.concurrency.max(1);
+        let cpu = options.cpu;
         let n = STARTED.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("laneway-envoy-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -130,10 +165,14 @@ impl Envoy {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
+        // SAFETY: prctl and sched_setaffinity are async-signal-safe; the
+        // closure touches nothing else.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(cpu) = cpu {
+                    pin_to_cpu(cpu)?;
+                }
                 Ok(())
             });
         }
