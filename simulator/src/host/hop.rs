@@ -1,0 +1,208 @@
+//! What a caller hands the host for one request ([`Hop`]) and what it gets
+//! back ([`Outcome`]).
+//!
+//! Both are built to be reused: a replay loop keeps one `Hop`, clears and
+//! refills its maps for each request, and reads the `Outcome` the VM lends
+//! it; neither allocates in steady state (callouts, logs and local replies
+//! aside).
+//!
+//! Invariant: plain data; nothing here panics.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::abi::{LogLevel, StreamType};
+use super::maps::{HeaderMap, Properties};
+
+/// The downstream protocol, reported as `request.protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    Http10,
+    #[default]
+    Http11,
+    Http2,
+    Http3,
+}
+
+impl Protocol {
+    /// Envoy's spelling (`Http::Utility::getProtocolString`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http10 => "HTTP/1.0",
+            Protocol::Http11 => "HTTP/1.1",
+            Protocol::Http2 => "HTTP/2",
+            Protocol::Http3 => "HTTP/3",
+        }
+    }
+}
+
+/// One request through the filter: what the downstream sent, what the
+/// upstream would answer, and the connection it came on.
+///
+/// After [`Vm::request`](super::Vm::request), `request_headers` holds the
+/// headers as forwarded upstream and `response_headers` the response as
+/// sent downstream (the local reply's headers when the filter answered
+/// itself). Requests and responses are headers-only (`end_of_stream` is
+/// true); no body or trailer callbacks run.
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub request_headers: HeaderMap,
+    pub response_headers: HeaderMap,
+    /// Peer address (`source.address`, `source.port`).
+    pub source: SocketAddr,
+    /// Local address the request arrived on (`destination.*`).
+    pub destination: SocketAddr,
+    pub protocol: Protocol,
+    /// Attributes by exact `\0`-separated path, answered before the built-in
+    /// ones (for example `xds\0cluster_name`).
+    pub properties: Properties,
+    /// Replies to this hop's HTTP callouts, in dispatch order: the `i`-th
+    /// callout the guest makes gets `http_call_replies[i]`, delivered by
+    /// `proxy_on_http_call_response` while the stream waits. A callout with
+    /// no reply here stays pending and is dropped with the stream.
+    pub http_call_replies: Vec<HttpCallReply>,
+}
+
+impl Default for Hop {
+    fn default() -> Hop {
+        Hop {
+            request_headers: HeaderMap::new(),
+            response_headers: HeaderMap::new(),
+            source: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
+            destination: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 8080),
+            protocol: Protocol::Http11,
+            properties: Properties::new(),
+            http_call_replies: Vec::new(),
+        }
+    }
+}
+
+/// The upstream's answer to a `proxy_http_call`.
+#[derive(Clone, Debug)]
+pub enum HttpCallReply {
+    Response {
+        headers: HeaderMap,
+        body: Vec<u8>,
+        trailers: HeaderMap,
+    },
+    /// The call failed (Envoy's reset): the guest sees zero headers and
+    /// `proxy_get_status` answers `BrokenConnection`, "reset".
+    Reset,
+}
+
+/// What Envoy does with the stream after a headers callback, from the
+/// guest's return value as proxy-wasm-cpp-host converts it (ABI 0.2.x):
+/// `0` continues; `1` (`Pause`) becomes `StopAllIterationAndWatermark`
+/// because Envoy does not allow `StopIteration` from headers callbacks by
+/// default; `2` is treated as `Continue`; `3` is `StopAllIterationAndBuffer`;
+/// anything larger, or any value after `proxy_send_local_response`, is
+/// `StopAllIterationAndWatermark`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Action {
+    #[default]
+    Continue,
+    StopAllIterationAndBuffer,
+    StopAllIterationAndWatermark,
+}
+
+impl Action {
+    pub(crate) fn from_headers_result(result: u32, local_reply_sent: bool) -> Action {
+        match result {
+            _ if local_reply_sent => Action::StopAllIterationAndWatermark,
+            0 | 2 => Action::Continue,
+            3 => Action::StopAllIterationAndBuffer,
+            _ => Action::StopAllIterationAndWatermark,
+        }
+    }
+
+    pub fn is_continue(self) -> bool {
+        self == Action::Continue
+    }
+}
+
+/// A reply the guest sent with `proxy_send_local_response`. Envoy applies it
+/// after the callback returns; the request is then not forwarded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u32,
+    /// Envoy's response code details (spaces become `_`, as Envoy does).
+    pub details: Vec<u8>,
+    pub body: Vec<u8>,
+    /// The headers the guest asked for (lowercased), before Envoy adds
+    /// `:status`, `content-length` and `content-type`.
+    pub headers: HeaderMap,
+    /// `None` for the SDKs' "not gRPC" (-1 or any value outside 0..=16).
+    pub grpc_status: Option<u32>,
+}
+
+/// A `proxy_http_call` the guest made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callout {
+    pub token: u32,
+    pub upstream: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub trailers: HeaderMap,
+    pub timeout_ms: u32,
+    /// Whether a reply from [`Hop::http_call_replies`] was delivered.
+    pub answered: bool,
+}
+
+/// A `proxy_continue_stream` or `proxy_close_stream` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamCall {
+    Continue(StreamType),
+    Close(StreamType),
+}
+
+/// One line the guest logged (`proxy_log`, or stdout/stderr via WASI).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// What happened to one request. Lent by [`Vm::request`](super::Vm::request)
+/// and overwritten by the next request on the same VM.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// What `proxy_on_request_headers` decided (see [`Action`]).
+    pub request_action: Action,
+    /// What `proxy_on_response_headers` decided, when it ran.
+    pub response_action: Option<Action>,
+    /// Whether the request went upstream: it continued (or was resumed)
+    /// with no local reply and no reset.
+    pub forwarded: bool,
+    pub local_response: Option<LocalResponse>,
+    /// The guest closed (reset) the stream.
+    pub reset: bool,
+    /// Filter state the guest set with `proxy_set_property` during this hop
+    /// (Envoy keeps it as `wasm.<path>`), by path.
+    pub properties: Properties,
+    pub callouts: Vec<Callout>,
+    pub stream_calls: Vec<StreamCall>,
+    pub logs: Vec<LogLine>,
+    /// Guest heap allocations during this hop, from the module's
+    /// `laneway_guest_allocations` export (when it has one and counting is
+    /// on).
+    pub guest_allocations: Option<u64>,
+    /// Times the host called the guest allocator during this hop.
+    pub host_allocations: u64,
+}
+
+impl Outcome {
+    /// Empties the outcome for the next hop, keeping buffers; returns the
+    /// previous local reply so its buffers can be reused.
+    pub(crate) fn reset(&mut self) -> Option<LocalResponse> {
+        self.request_action = Action::Continue;
+        self.response_action = None;
+        self.forwarded = false;
+        self.reset = false;
+        self.properties.clear();
+        self.callouts.clear();
+        self.stream_calls.clear();
+        self.logs.clear();
+        self.guest_allocations = None;
+        self.host_allocations = 0;
+        self.local_response.take()
+    }
+}

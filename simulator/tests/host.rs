@@ -1,0 +1,1008 @@
+//! The wasmtime proxy-wasm host, end to end: the SDK-built `stamp` module
+//! through the full lifecycle, small WAT modules for the edges (bad
+//! pointers, traps, runaway loops, odd imports, refusals), the Laneway
+//! filter against the native core on the routing corpus, and proptests
+//! that arbitrary headers never break the host.
+//!
+//! Modules are built once per test binary (see `support/wasm.rs`). The
+//! per-hop timing is an `#[ignore]`d test that only prints; run it with
+//! `cargo test --release -p laneway-simulator --test host -- --ignored --nocapture`.
+
+#[path = "../../filter/core/tests/support/corpus.rs"]
+mod corpus;
+#[path = "support/wasm.rs"]
+mod wasm;
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use laneway_core::{Decision, Request, Router};
+use laneway_sim::host::{
+    Action, HeaderMap, Hop, HopError, HostError, HostOptions, HttpCallReply, Interruption,
+    LoadOptions, LogLevel, MetricKind, Plugin, StreamCall, StreamType, Vm,
+};
+use proptest::prelude::*;
+
+fn stamp() -> &'static Plugin {
+    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+    PLUGIN.get_or_init(|| Plugin::load(&wasm::build("laneway-test-stamp")).expect("stamp loads"))
+}
+
+fn laneway() -> &'static Plugin {
+    static PLUGIN: OnceLock<Plugin> = OnceLock::new();
+    PLUGIN.get_or_init(|| Plugin::load(&wasm::build("laneway-filter")).expect("filter loads"))
+}
+
+fn stamp_options(config: &str) -> HostOptions {
+    HostOptions {
+        plugin_name: "stamp-test".into(),
+        plugin_config: config.as_bytes().to_vec(),
+        vm_config: b"vm-conf".to_vec(),
+        ..HostOptions::default()
+    }
+}
+
+fn request(authority: &str, path: &str) -> Hop {
+    let mut hop = Hop::default();
+    let h = &mut hop.request_headers;
+    h.add(":authority", authority);
+    h.add(":path", path);
+    h.add(":method", "GET");
+    h.add(":scheme", "http");
+    h.add("x-request-id", "req-1");
+    hop.response_headers.add(":status", "200");
+    hop.response_headers.add("content-type", "application/json");
+    hop
+}
+
+fn text(v: Option<&[u8]>) -> Option<&str> {
+    v.map(|v| std::str::from_utf8(v).expect("utf-8"))
+}
+
+fn logged(lines: &[laneway_sim::host::LogLine], needle: &str) -> bool {
+    lines.iter().any(|l| l.message.contains(needle))
+}
+
+// The stamp module.
+
+#[test]
+fn stamp_runs_the_full_lifecycle() {
+    // A plugin of its own: the hit counter is plugin-wide.
+    let plugin = Plugin::load(&wasm::build("laneway-test-stamp")).unwrap();
+    let mut vm = plugin
+        .vm(&HostOptions {
+            log_level: LogLevel::Debug,
+            ..stamp_options("stamp=alpha")
+        })
+        .unwrap();
+    let start_logs = vm.take_logs();
+    assert!(
+        logged(
+            &start_logs,
+            "host log level 1, vm configuration \"vm-conf\""
+        ),
+        "{start_logs:?}"
+    );
+    assert!(
+        logged(&start_logs, "configured stamp \"alpha\""),
+        "{start_logs:?}"
+    );
+
+    let mut hop = request("location:8083", "/dispatch?customer=123");
+    let n_headers = hop.request_headers.len() as u64;
+    let outcome = vm.request(&mut hop).unwrap().clone();
+    assert!(outcome.forwarded);
+    assert_eq!(outcome.request_action, Action::Continue);
+    assert_eq!(outcome.response_action, Some(Action::Continue));
+    assert_eq!(outcome.local_response, None);
+    let req = &hop.request_headers;
+    assert_eq!(text(req.get("x-stamp")), Some("alpha"));
+    assert_eq!(text(req.get("x-stamp-hit")), Some("1"));
+    assert_eq!(
+        text(req.get("x-stamp-path")),
+        Some("/dispatch?customer=123")
+    );
+    assert_eq!(text(req.get("x-stamp-plugin")), Some("stamp-test"));
+    assert_eq!(
+        text(hop.response_headers.get("x-stamped-by")),
+        Some("alpha")
+    );
+    assert_eq!(
+        text(outcome.properties.get("stamp.path")),
+        Some("/dispatch?customer=123")
+    );
+    assert!(
+        logged(
+            &outcome.logs,
+            "stamped /dispatch?customer=123 from 10.0.0.1:40000"
+        ),
+        "{:?}",
+        outcome.logs
+    );
+    assert!(
+        logged(&outcome.logs, "done with x-stamp \"alpha\""),
+        "on_log reads headers"
+    );
+
+    assert_eq!(vm.metric("stamp.requests"), Some(1));
+    assert_eq!(vm.metric("stamp.last_status"), Some(200));
+    let histogram = vm
+        .metrics()
+        .find(|m| m.name == "stamp.header_count")
+        .unwrap();
+    assert_eq!(histogram.kind, MetricKind::Histogram);
+    let summary = histogram.histogram.unwrap();
+    assert_eq!((summary.count, summary.sum), (1, n_headers));
+
+    // The SDK copies headers into guest memory through the allocator.
+    assert!(outcome.host_allocations > 0);
+    assert!(vm.host_allocations() >= outcome.host_allocations);
+    assert!(vm.memory_bytes() >= 65536);
+
+    vm.request(&mut request("location:8083", "/again")).unwrap();
+    assert_eq!(vm.metric("stamp.requests"), Some(2));
+}
+
+#[test]
+fn stamp_logs_below_the_level_are_dropped() {
+    let mut vm = stamp().vm(&stamp_options("stamp=quiet")).unwrap();
+    let outcome = vm.request(&mut request("a", "/")).unwrap();
+    assert!(
+        logged(&outcome.logs, "stamped /"),
+        "info is kept: {:?}",
+        outcome.logs
+    );
+    assert!(
+        !logged(&outcome.logs, "done with"),
+        "debug is dropped at info"
+    );
+}
+
+#[test]
+fn shared_data_is_shared_by_the_vms_of_one_plugin_with_cas() {
+    let plugin = Plugin::load(&wasm::build("laneway-test-stamp")).unwrap();
+    let mut a = plugin.vm(&stamp_options("stamp=a")).unwrap();
+    let mut b = plugin.vm(&stamp_options("stamp=b")).unwrap();
+    let mut hits = Vec::new();
+    for which in [0, 1, 0, 1, 1] {
+        let vm = if which == 0 { &mut a } else { &mut b };
+        let mut hop = request("x", "/");
+        vm.request(&mut hop).unwrap();
+        hits.push(
+            text(hop.request_headers.get("x-stamp-hit"))
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(hits, ["1", "2", "3", "4", "5"]);
+    let (value, cas) = plugin.shared_data(b"stamp.hits").unwrap();
+    assert_eq!(value, b"5");
+    assert_ne!(cas, 0);
+
+    // Another plugin has its own shared data.
+    let other = Plugin::load(&wasm::build("laneway-test-stamp")).unwrap();
+    let mut hop = request("x", "/");
+    other
+        .vm(&stamp_options("stamp=c"))
+        .unwrap()
+        .request(&mut hop)
+        .unwrap();
+    assert_eq!(text(hop.request_headers.get("x-stamp-hit")), Some("1"));
+}
+
+#[test]
+fn ticks_fire_as_the_clock_advances() {
+    let plugin = Plugin::load(&wasm::build("laneway-test-stamp")).unwrap();
+    let mut vm = plugin
+        .vm(&HostOptions {
+            log_level: LogLevel::Debug,
+            ..stamp_options("stamp=t\ntick_ms=100")
+        })
+        .unwrap();
+    let start = vm.now_ns();
+    assert_eq!(vm.tick_period_ms(), 100);
+    vm.advance_clock(99).unwrap();
+    assert_eq!(vm.metric("stamp.ticks"), Some(0));
+    vm.advance_clock(151).unwrap();
+    assert_eq!(vm.metric("stamp.ticks"), Some(2));
+    assert_eq!(vm.now_ns(), start + 250_000_000);
+    let (last, _) = plugin.shared_data(b"stamp.last_tick").unwrap();
+    assert_eq!(
+        String::from_utf8(last).unwrap(),
+        (start + 200_000_000).to_string(),
+        "on_tick sees the tick's own time"
+    );
+    vm.advance_clock(50).unwrap();
+    assert_eq!(vm.metric("stamp.ticks"), Some(3));
+    assert!(logged(&vm.take_logs(), "tick at"), "tick logs are VM logs");
+
+    let mut quiet = plugin.vm(&stamp_options("stamp=t")).unwrap();
+    quiet.advance_clock(10_000).unwrap();
+    assert_eq!(quiet.metric("stamp.ticks"), Some(0), "no period, no ticks");
+}
+
+#[test]
+fn callout_is_recorded_and_its_reply_resumes_the_request() {
+    let mut vm = stamp().vm(&stamp_options("stamp=c")).unwrap();
+    let mut hop = request("location:8083", "/");
+    hop.request_headers.add("x-stamp-callout", "auth");
+    hop.http_call_replies.push(HttpCallReply::Response {
+        headers: [(":status", "200")].into_iter().collect(),
+        body: b"approved".to_vec(),
+        trailers: HeaderMap::new(),
+    });
+    let outcome = vm.request(&mut hop).unwrap().clone();
+    assert_eq!(outcome.request_action, Action::StopAllIterationAndWatermark);
+    assert_eq!(outcome.callouts.len(), 1);
+    let call = &outcome.callouts[0];
+    assert_eq!(call.upstream, "auth");
+    assert_eq!(text(call.headers.get(":path")), Some("/stamp"));
+    assert_eq!(text(call.headers.get("x-stamp")), Some("c"));
+    assert_eq!(call.body, b"ping");
+    assert_eq!(call.timeout_ms, 250);
+    assert!(call.answered);
+    assert!(outcome.forwarded, "resumed by proxy_continue_stream");
+    assert_eq!(
+        outcome.stream_calls,
+        [StreamCall::Continue(StreamType::HttpRequest)]
+    );
+    assert_eq!(
+        text(hop.request_headers.get("x-stamp-callout")),
+        Some("approved")
+    );
+    assert_eq!(vm.metric("stamp.callouts"), Some(1));
+
+    // No reply: the request stays paused and never goes upstream.
+    let mut hop = request("location:8083", "/");
+    hop.request_headers.add("x-stamp-callout", "auth");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(!outcome.forwarded);
+    assert_eq!(outcome.response_action, None);
+    assert!(!outcome.callouts[0].answered);
+
+    // A failed call: the guest answers locally.
+    let mut hop = request("location:8083", "/");
+    hop.request_headers.add("x-stamp-callout", "auth");
+    hop.http_call_replies.push(HttpCallReply::Reset);
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(!outcome.forwarded);
+    let reply = outcome.local_response.as_ref().unwrap();
+    assert_eq!(reply.status, 503);
+    assert_eq!(text(reply.headers.get("x-stamp-callout")), Some("failed"));
+}
+
+#[test]
+fn callout_to_an_unknown_cluster_is_refused() {
+    let mut vm = stamp()
+        .vm(&HostOptions {
+            clusters: Some(vec!["auth".into()]),
+            ..stamp_options("stamp=c")
+        })
+        .unwrap();
+    let mut hop = request("location:8083", "/");
+    hop.request_headers.add("x-stamp-callout", "nowhere");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(outcome.callouts.is_empty());
+    assert!(outcome.forwarded);
+    assert!(logged(
+        &outcome.logs,
+        "callout to nowhere refused: BadArgument"
+    ));
+}
+
+#[test]
+fn local_response_is_deferred_then_applied() {
+    let mut vm = stamp().vm(&stamp_options("stamp=lr")).unwrap();
+    let mut hop = request("location:8083", "/");
+    hop.request_headers.add("x-stamp-reply", "418");
+    let outcome = vm.request(&mut hop).unwrap().clone();
+    assert!(!outcome.forwarded);
+    assert_eq!(outcome.request_action, Action::StopAllIterationAndWatermark);
+    let reply = outcome.local_response.as_ref().unwrap();
+    assert_eq!(reply.status, 418);
+    assert_eq!(reply.body, b"stamped locally\n");
+    assert_eq!(text(reply.headers.get("x-stamp")), Some("lr"));
+    assert_eq!(reply.grpc_status, None);
+    // Still inside the callback after sending: the request headers could
+    // change, because Envoy sends the reply only after the callback.
+    assert_eq!(
+        text(hop.request_headers.get("x-stamp-after-reply")),
+        Some("1")
+    );
+    // The reply went through on_response_headers, as Envoy's encoder filters.
+    assert_eq!(outcome.response_action, Some(Action::Continue));
+    let got: Vec<(&[u8], &[u8])> = hop.response_headers.iter().collect();
+    let want: Vec<(&[u8], &[u8])> = vec![
+        (b":status", b"418"),
+        (b"x-stamp", b"lr"),
+        (b"content-length", b"16"),
+        (b"content-type", b"text/plain"),
+        (b"x-stamped-by", b"lr"),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(vm.metric("stamp.last_status"), Some(418));
+
+    // The next hop starts clean.
+    let outcome = vm.request(&mut request("a", "/")).unwrap();
+    assert!(outcome.forwarded);
+    assert_eq!(outcome.local_response, None);
+}
+
+#[test]
+fn stamp_refuses_a_bad_configuration_with_its_reason() {
+    match stamp().vm(&stamp_options("colour=blue")) {
+        Err(HostError::Refused { phase, logs }) => {
+            assert_eq!(phase, "proxy_on_configure");
+            assert!(
+                logs.iter().any(|l| l.level == LogLevel::Error
+                    && l.message == "invalid stamp configuration: unknown line \"colour=blue\""),
+                "{logs:?}"
+            );
+        }
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("accepted a bad configuration"),
+    }
+    let mut vm = stamp().vm(&stamp_options("stamp=ok")).unwrap();
+    assert!(matches!(
+        vm.reconfigure(b"tick_ms=x"),
+        Err(HostError::Refused {
+            phase: "proxy_on_configure",
+            ..
+        })
+    ));
+    vm.reconfigure(b"stamp=swapped").unwrap();
+    let mut hop = request("a", "/");
+    vm.request(&mut hop).unwrap();
+    assert_eq!(text(hop.request_headers.get("x-stamp")), Some("swapped"));
+}
+
+// WAT modules for the edges.
+
+/// A module with a memory, the ABI marker and a bump allocator, plus
+/// `imports` and `body`.
+fn module(imports: &str, body: &str) -> String {
+    format!(
+        r#"(module
+  {imports}
+  (memory (export "memory") 1)
+  (global $bump (mut i32) (i32.const 4096))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $bump))
+    (global.set $bump (i32.add (global.get $bump) (local.get $n)))
+    (local.get $p))
+  {body})"#
+    )
+}
+
+fn load(wat: &str) -> Plugin {
+    Plugin::from_bytes(wat.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{wat}"))
+}
+
+const BAD: &str = "(i32.const 0xfffffff0)";
+
+/// Every probe stores its status at 512 + 4*i; the list is then published
+/// as the property `probe` (little-endian u32s).
+#[test]
+fn guest_mistakes_become_status_codes() {
+    let probes = [
+        // InvalidMemoryAccess (6) for pointers outside memory.
+        format!("(call $log (i32.const 2) {BAD} (i32.const 10))"),
+        format!("(call $get_value (i32.const 0) {BAD} (i32.const 5) (i32.const 600) (i32.const 604))"),
+        format!("(call $get_value (i32.const 0) (i32.const 100) (i32.const 5) {BAD} (i32.const 604))"),
+        format!("(call $replace (i32.const 0) (i32.const 100) (i32.const 5) {BAD} (i32.const 3))"),
+        format!("(call $get_pairs (i32.const 0) (i32.const 600) {BAD})"),
+        format!("(call $get_property {BAD} (i32.const 4) (i32.const 600) (i32.const 604))"),
+        format!(
+            "(call $local_reply (i32.const 200) (i32.const 0) (i32.const 0) {BAD} (i32.const 5) (i32.const 0) (i32.const 0) (i32.const -1))"
+        ),
+        format!(
+            "(call $http_call (i32.const 120) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 100) {BAD})"
+        ),
+        format!("(call $now {BAD})"),
+        format!("(call $define (i32.const 0) {BAD} (i32.const 3) (i32.const 600))"),
+        format!("(call $set_shared {BAD} (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 0))"),
+        // BadArgument (2): unknown map type, unknown log level.
+        "(call $get_value (i32.const 99) (i32.const 100) (i32.const 5) (i32.const 600) (i32.const 604))".into(),
+        "(call $log (i32.const 9) (i32.const 100) (i32.const 5))".into(),
+        // BadArgument: response headers do not exist yet.
+        "(call $get_value (i32.const 2) (i32.const 100) (i32.const 5) (i32.const 600) (i32.const 604))".into(),
+        // NotFound (1): a missing header; Ok (0): a present one.
+        "(call $get_value (i32.const 0) (i32.const 110) (i32.const 3) (i32.const 600) (i32.const 604))".into(),
+        "(call $get_value (i32.const 0) (i32.const 100) (i32.const 5) (i32.const 600) (i32.const 604))".into(),
+        // Unimplemented (12): an unknown proxy_* import and gRPC.
+        "(call $foo (i32.const 7))".into(),
+        "(call $grpc_cancel (i32.const 1))".into(),
+        // NotFound: foreign functions; PluginConfiguration outside on_configure.
+        "(call $foreign (i32.const 120) (i32.const 4) (i32.const 0) (i32.const 0) (i32.const 600) (i32.const 604))".into(),
+        "(call $get_buffer (i32.const 7) (i32.const 0) (i32.const 10) (i32.const 600) (i32.const 604))".into(),
+        // Shared data CAS: set (0), stale cas (8), cas 0 always wins (0).
+        "(call $set_shared (i32.const 120) (i32.const 4) (i32.const 100) (i32.const 5) (i32.const 0))".into(),
+        "(call $set_shared (i32.const 120) (i32.const 4) (i32.const 100) (i32.const 5) (i32.const 123456))".into(),
+        "(call $set_shared (i32.const 120) (i32.const 4) (i32.const 100) (i32.const 5) (i32.const 0))".into(),
+        // WASI fd_write to a bad iovec: FAULT (21); to fd 7: BADF (8).
+        format!("(call $fd_write (i32.const 1) {BAD} (i32.const 1) (i32.const 600))"),
+        "(call $fd_write (i32.const 7) (i32.const 0) (i32.const 0) (i32.const 600))".into(),
+    ];
+    let expected: [u32; 25] = [
+        6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 2, 2, 2, 1, 0, 12, 12, 1, 1, 0, 8, 0, 21, 8,
+    ];
+    assert_eq!(probes.len(), expected.len());
+    let mut body = String::from(
+        r#"(data (i32.const 100) ":path")
+  (data (i32.const 110) "nope")
+  (data (i32.const 120) "auth")
+  (data (i32.const 130) "probe")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+"#,
+    );
+    for (i, p) in probes.iter().enumerate() {
+        body.push_str(&format!(
+            "    (i32.store (i32.const {}) {p})\n",
+            512 + 4 * i
+        ));
+    }
+    body.push_str(&format!(
+        "    (drop (call $set_property (i32.const 130) (i32.const 5) (i32.const 512) (i32.const {})))\n    (i32.const 0))",
+        4 * probes.len()
+    ));
+    let imports = r#"
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_value" (func $get_value (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_replace_header_map_value" (func $replace (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_header_map_pairs" (func $get_pairs (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_property" (func $get_property (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_property" (func $set_property (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_send_local_response" (func $local_reply (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_current_time_nanoseconds" (func $now (param i32) (result i32)))
+  (import "env" "proxy_define_metric" (func $define (param i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_shared_data" (func $set_shared (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $get_buffer (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_foo" (func $foo (param i32) (result i32)))
+  (import "env" "proxy_grpc_cancel" (func $grpc_cancel (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))"#;
+    let plugin = load(&module(imports, &body));
+    let mut vm = plugin.vm(&HostOptions::default()).unwrap();
+    let mut hop = request("a", "/x");
+    let outcome = vm.request(&mut hop).unwrap();
+    let raw = outcome.properties.get("probe").expect("probe property set");
+    let got: Vec<u32> = raw
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    for (i, (g, e)) in got.iter().zip(expected).enumerate() {
+        assert_eq!(*g, e, "probe {i}: {}", probes[i]);
+    }
+    assert!(
+        outcome.local_response.is_none(),
+        "a refused reply is not sent"
+    );
+    assert!(outcome.forwarded);
+    assert_eq!(vm.poisoned(), None);
+    assert_eq!(
+        text(hop.request_headers.get(":path")),
+        Some("/x"),
+        "unchanged"
+    );
+}
+
+#[test]
+fn a_trap_names_the_callback_and_poisons_the_vm() {
+    let plugin = load(&module(
+        "",
+        r#"(func (export "proxy_on_response_headers") (param i32 i32 i32) (result i32) unreachable)"#,
+    ));
+    let mut vm = plugin.vm(&HostOptions::default()).unwrap();
+    let mut hop = request("a", "/");
+    match vm.request(&mut hop) {
+        Err(HopError::Trap { callback, message }) => {
+            assert_eq!(callback, "proxy_on_response_headers");
+            assert!(message.contains("unreachable"), "{message}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(
+        text(hop.request_headers.get(":authority")),
+        Some("a"),
+        "hop handed back"
+    );
+    assert!(matches!(
+        vm.request(&mut hop),
+        Err(HopError::Poisoned { .. })
+    ));
+    assert!(vm.advance_clock(1).is_err());
+    assert!(vm.poisoned().unwrap().contains("proxy_on_response_headers"));
+}
+
+fn runaway(interruption: Interruption) -> (Result<(), HopError>, Duration) {
+    let plugin = Plugin::from_bytes_with(
+        module(
+            "",
+            r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (loop (br 0)) (i32.const 0))"#,
+        )
+        .as_bytes(),
+        &LoadOptions { interruption },
+    )
+    .unwrap();
+    let mut vm = plugin
+        .vm(&HostOptions {
+            call_timeout: Duration::from_millis(100),
+            call_fuel: 5_000_000,
+            ..HostOptions::default()
+        })
+        .unwrap();
+    let started = Instant::now();
+    let result = vm.request(&mut request("a", "/")).map(drop);
+    (result, started.elapsed())
+}
+
+#[test]
+fn a_runaway_loop_times_out_with_epochs() {
+    let (result, elapsed) = runaway(Interruption::Epoch);
+    assert_eq!(
+        result,
+        Err(HopError::Timeout {
+            callback: "proxy_on_request_headers"
+        })
+    );
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}
+
+#[test]
+fn a_runaway_loop_runs_out_of_fuel() {
+    let (result, _) = runaway(Interruption::Fuel);
+    assert_eq!(
+        result,
+        Err(HopError::Timeout {
+            callback: "proxy_on_request_headers"
+        })
+    );
+}
+
+#[test]
+fn proc_exit_fails_the_hop() {
+    let plugin = load(&module(
+        r#"(import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))"#,
+        r#"(func (export "proxy_on_log") (param i32) (call $exit (i32.const 3)))"#,
+    ));
+    let mut vm = plugin.vm(&HostOptions::default()).unwrap();
+    assert_eq!(
+        vm.request(&mut request("a", "/")).map(drop),
+        Err(HopError::Exit {
+            callback: "proxy_on_log",
+            code: 3
+        })
+    );
+}
+
+#[test]
+fn missing_callbacks_are_skipped() {
+    let mut vm = load(&module("", "")).vm(&HostOptions::default()).unwrap();
+    let mut hop = request("a", "/");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(outcome.forwarded);
+    assert_eq!(outcome.response_action, Some(Action::Continue));
+    assert_eq!(outcome.guest_allocations, None);
+    assert_eq!(outcome.host_allocations, 0);
+}
+
+#[test]
+fn unknown_imports_are_stubbed_or_refused() {
+    // An unknown proxy_* returning a status instantiates (the probe test
+    // checks it answers Unimplemented), and so does unknown WASI.
+    let ok = module(
+        r#"(import "env" "proxy_foo" (func (param i32 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))"#,
+        "",
+    );
+    load(&ok).vm(&HostOptions::default()).unwrap();
+
+    let cases = [
+        (
+            r#"(import "env" "proxy_bar" (func (param i32) (result i64)))"#,
+            "unsupported import env.proxy_bar (function (i32) -> (i64))",
+        ),
+        (
+            r#"(import "env" "emscripten_x" (func))"#,
+            "unsupported import env.emscripten_x",
+        ),
+        (
+            r#"(import "other" "thing" (func (result i32)))"#,
+            "unsupported import other.thing",
+        ),
+        (
+            r#"(import "env" "table" (table 1 funcref))"#,
+            "unsupported import env.table (table)",
+        ),
+        (
+            r#"(import "env" "proxy_log" (func (param i32) (result i32)))"#,
+            "env::proxy_log",
+        ),
+    ];
+    for (import, message) in cases {
+        match Plugin::from_bytes(module(import, "").as_bytes()) {
+            Err(HostError::Load(m)) => assert!(m.contains(message), "{import}: {m}"),
+            Err(e) => panic!("{import}: {e}"),
+            Ok(_) => panic!("{import}: loaded"),
+        }
+    }
+}
+
+#[test]
+fn modules_without_the_abi_are_refused() {
+    let cases = [
+        (
+            r#"(module (memory (export "memory") 1))"#,
+            "missing proxy-wasm ABI version",
+        ),
+        (
+            r#"(module (memory (export "memory") 1) (func (export "proxy_abi_version_0_1_0")))"#,
+            "unsupported proxy-wasm ABI proxy_abi_version_0_1_0",
+        ),
+        (
+            r#"(module (func (export "proxy_abi_version_0_2_1")) (func (export "malloc") (param i32) (result i32) i32.const 0))"#,
+            "no memory",
+        ),
+        (
+            r#"(module (memory (export "memory") 1) (func (export "proxy_abi_version_0_2_1")))"#,
+            "no allocator",
+        ),
+    ];
+    for (wat, message) in cases {
+        match Plugin::from_bytes(wat.as_bytes()) {
+            Err(HostError::Load(m)) => assert!(m.contains(message), "{m}"),
+            other => panic!("{wat}: {:?}", other.err()),
+        }
+    }
+    let wrong = module(
+        "",
+        r#"(func (export "proxy_on_request_headers") (param i32 i32) (result i32) i32.const 0)"#,
+    );
+    match Plugin::from_bytes(wrong.as_bytes()) {
+        Err(HostError::Load(m)) => assert!(
+            m.contains("export proxy_on_request_headers is function (i32, i32) -> (i32), ABI 0.2.1 expects (i32, i32, i32) -> (i32)"),
+            "{m}"
+        ),
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+#[test]
+fn on_configure_false_is_refused_with_the_logs() {
+    let plugin = load(&module(
+        r#"(import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_get_buffer_bytes" (func $buf (param i32 i32 i32 i32 i32) (result i32)))"#,
+        r#"(data (i32.const 100) "bad config: sandboxes[0].key: empty")
+  (func (export "proxy_on_configure") (param $root i32) (param $size i32) (result i32)
+    ;; Read the configuration, then log how long it was (as a byte).
+    (drop (call $buf (i32.const 7) (i32.const 0) (local.get $size) (i32.const 200) (i32.const 204)))
+    (i32.store8 (i32.const 150) (i32.add (i32.const 48) (i32.load (i32.const 204))))
+    (drop (call $log (i32.const 2) (i32.const 150) (i32.const 1)))
+    (drop (call $log (i32.const 4) (i32.const 100) (i32.const 35)))
+    (i32.const 0))"#,
+    ));
+    let options = HostOptions {
+        plugin_config: b"{bad}".to_vec(),
+        ..HostOptions::default()
+    };
+    match plugin.vm(&options) {
+        Err(HostError::Refused { phase, logs }) => {
+            assert_eq!(phase, "proxy_on_configure");
+            let lines: Vec<(LogLevel, &str)> =
+                logs.iter().map(|l| (l.level, l.message.as_str())).collect();
+            assert_eq!(
+                lines,
+                [
+                    (LogLevel::Info, "5"),
+                    (LogLevel::Error, "bad config: sandboxes[0].key: empty")
+                ]
+            );
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+// The Laneway filter.
+
+fn laneway_vm(config: &str) -> Result<Vm, HostError> {
+    laneway().vm(&HostOptions {
+        plugin_config: config.as_bytes().to_vec(),
+        ..HostOptions::default()
+    })
+}
+
+const FORK_CONFIG: &str = r#"{"version":1,"sandboxes":[{"key":"qwblp48fpmb30","forks":[{"service":"location","destination":"location-qwblp48fpmb30"}]}]}"#;
+
+#[test]
+fn laneway_forks_a_tagged_request() {
+    let mut vm = laneway_vm(FORK_CONFIG).unwrap();
+    assert!(logged(&vm.take_logs(), "configured 1 sandboxes, 1 forks"));
+    let mut hop = request("location:8083", "/config");
+    hop.request_headers
+        .add("baggage", "sd-routing-key=qwblp48fpmb30");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(outcome.forwarded);
+    assert_eq!(
+        text(hop.request_headers.get(":authority")),
+        Some("location-qwblp48fpmb30:8083")
+    );
+    assert_eq!(
+        text(outcome.properties.get("laneway.decision")),
+        Some("fork")
+    );
+    assert_eq!(
+        text(outcome.properties.get("laneway.key")),
+        Some("qwblp48fpmb30")
+    );
+    assert!(outcome.guest_allocations.is_some());
+    assert!(outcome.host_allocations >= 1);
+    assert_eq!(vm.metric("laneway.decision.fork"), Some(1));
+    assert_eq!(vm.metric("laneway.config.forks"), Some(1));
+}
+
+#[test]
+fn laneway_leaves_an_untagged_request_alone() {
+    let mut vm = laneway_vm(FORK_CONFIG).unwrap();
+    let mut hop = request("location:8083", "/config");
+    let before = hop.request_headers.clone();
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(outcome.forwarded);
+    assert_eq!(hop.request_headers, before);
+    assert_eq!(
+        outcome.guest_allocations,
+        Some(0),
+        "the no-key path allocates nothing"
+    );
+    assert_eq!(vm.metric("laneway.decision.no_key"), Some(1));
+    assert_eq!(vm.metric("laneway.decision.fork"), Some(0));
+}
+
+#[test]
+fn laneway_refuses_a_bad_configuration_with_the_reason() {
+    let bad = r#"{"version":1,"sandboxes":[{"key":"","forks":[]}]}"#;
+    match laneway_vm(bad) {
+        Err(HostError::Refused { phase, logs }) => {
+            assert_eq!(phase, "proxy_on_configure");
+            let line = logs
+                .iter()
+                .find(|l| l.level == LogLevel::Error)
+                .unwrap_or_else(|| panic!("{logs:?}"));
+            assert!(
+                line.message.starts_with("rejected plugin configuration: ")
+                    && line.message.contains("sandboxes[0]"),
+                "{}",
+                line.message
+            );
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+/// Every routing case through the filter in the host, against the native
+/// core: same decision (by counter and filter state), same `:authority`,
+/// and a local reply exactly when the core rejects.
+#[test]
+fn laneway_matches_the_native_core_on_the_routing_corpus() {
+    let mut vms: Vec<(String, Vm, Router)> = Vec::new();
+    let mut checked = 0;
+    for (file, case) in corpus::routing_cases() {
+        let config = case.config.clone().unwrap();
+        if !vms.iter().any(|(c, _, _)| *c == config) {
+            let text = corpus::config_text(&config);
+            let router = Router::from_json(&text).unwrap();
+            vms.push((config.clone(), laneway_vm(&text).unwrap(), router));
+        }
+        let (_, vm, router) = vms.iter_mut().find(|(c, _, _)| *c == config).unwrap();
+        let at = format!("{file}: {}", case.name);
+        let baggage = corpus::expand(&case.baggage);
+        let tracestate = corpus::expand(&case.tracestate);
+        let verdict = router.decide(Request {
+            authority: case.authority.as_bytes(),
+            baggage: baggage.iter().map(Vec::as_slice),
+            tracestate: tracestate.iter().map(Vec::as_slice),
+        });
+        let mut hop = Hop::default();
+        hop.request_headers.add(":authority", &case.authority);
+        hop.request_headers.add(":path", "/");
+        for v in &baggage {
+            hop.request_headers.add("baggage", v);
+        }
+        for v in &tracestate {
+            hop.request_headers.add("tracestate", v);
+        }
+        hop.response_headers.add(":status", "200");
+        let counter = format!("laneway.decision.{}", verdict.decision.reason());
+        let before = vm.metric(&counter).unwrap_or(0);
+        let outcome = vm
+            .request(&mut hop)
+            .unwrap_or_else(|e| panic!("{at}: {e}"))
+            .clone();
+        assert_eq!(
+            vm.metric(&counter),
+            Some(before + 1),
+            "{at}: counted {counter}"
+        );
+        if verdict.decision != Decision::NoKey {
+            assert_eq!(
+                text(outcome.properties.get("laneway.decision")),
+                Some(verdict.decision.reason()),
+                "{at}"
+            );
+        }
+        let authority = text(hop.request_headers.get(":authority"))
+            .unwrap()
+            .to_owned();
+        match verdict.decision {
+            Decision::Fork(id) => {
+                let mut buf = [0u8; 512];
+                let want = router
+                    .fork_authority(id, case.authority.as_bytes(), &mut buf)
+                    .unwrap();
+                assert_eq!(authority.as_bytes(), want, "{at}");
+                assert!(outcome.forwarded, "{at}");
+            }
+            d if d.route() == laneway_core::Route::Reject => {
+                let reply = outcome.local_response.as_ref().expect(&at);
+                assert_eq!(reply.status, u32::from(router.reject_status()), "{at}");
+                assert!(!outcome.forwarded, "{at}");
+            }
+            _ => {
+                assert_eq!(authority, case.authority, "{at}");
+                assert!(
+                    outcome.forwarded && outcome.local_response.is_none(),
+                    "{at}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} cases");
+}
+
+// Arbitrary headers never break the host.
+
+fn shared_vm(
+    slot: &'static OnceLock<Mutex<Vm>>,
+    make: fn() -> Vm,
+) -> std::sync::MutexGuard<'static, Vm> {
+    slot.get_or_init(|| Mutex::new(make()))
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+fn header_name() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(b"baggage".to_vec()),
+        Just(b"tracestate".to_vec()),
+        Just(b":authority".to_vec()),
+        Just(b"x-stamp-reply".to_vec()),
+        Just(b"X-Stamp".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..12),
+    ]
+}
+
+fn headers() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+    proptest::collection::vec(
+        (header_name(), proptest::collection::vec(any::<u8>(), 0..64)),
+        0..12,
+    )
+}
+
+fn well_formed(map: &HeaderMap) -> Result<(), String> {
+    let mut seen_regular = false;
+    for (k, _) in map.iter() {
+        if k.iter().any(u8::is_ascii_uppercase) {
+            return Err(format!(
+                "name not lowercase: {:?}",
+                String::from_utf8_lossy(k)
+            ));
+        }
+        let pseudo = k.first() == Some(&b':');
+        if pseudo && seen_regular {
+            return Err("pseudo-header after a regular header".into());
+        }
+        seen_regular |= !pseudo;
+    }
+    Ok(())
+}
+
+fn arbitrary_hop(list: &[(Vec<u8>, Vec<u8>)]) -> Hop {
+    let mut hop = Hop::default();
+    hop.request_headers.add(":authority", "location:8083");
+    for (k, v) in list {
+        hop.request_headers.add(k, v);
+    }
+    hop.response_headers.add(":status", "200");
+    hop
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn stamp_never_breaks_on_arbitrary_headers(list in headers()) {
+        static VM: OnceLock<Mutex<Vm>> = OnceLock::new();
+        let mut vm = shared_vm(&VM, || stamp().vm(&stamp_options("stamp=p")).unwrap());
+        let mut hop = arbitrary_hop(&list);
+        let outcome = vm.request(&mut hop);
+        // The SDK panics (a trap) on header values that are not UTF-8;
+        // the host must report that, not crash, and must stay consistent.
+        match outcome {
+            Ok(_) => {}
+            Err(HopError::Trap { callback, .. }) => {
+                prop_assert!(list.iter().any(|(k, v)| std::str::from_utf8(k).is_err() || std::str::from_utf8(v).is_err()),
+                    "trap in {} without a non-UTF-8 header", callback);
+                *vm = stamp().vm(&stamp_options("stamp=p")).unwrap();
+            }
+            Err(e) => prop_assert!(false, "{}", e),
+        }
+        prop_assert!(well_formed(&hop.request_headers).is_ok(), "{:?}", well_formed(&hop.request_headers));
+        prop_assert!(well_formed(&hop.response_headers).is_ok());
+    }
+
+    #[test]
+    fn laneway_never_breaks_on_arbitrary_headers(list in headers()) {
+        static VM: OnceLock<Mutex<Vm>> = OnceLock::new();
+        let mut vm = shared_vm(&VM, || laneway_vm(FORK_CONFIG).unwrap());
+        let mut hop = arbitrary_hop(&list);
+        let outcome = vm.request(&mut hop).map_err(|e| e.to_string());
+        prop_assert!(outcome.is_ok(), "{:?}", outcome.err());
+        prop_assert!(well_formed(&hop.request_headers).is_ok());
+        prop_assert!(hop.request_headers.get(":authority").is_some());
+    }
+}
+
+// Per-hop cost (prints only; run in release).
+
+fn time_hops(vm: &mut Vm, hop: &Hop, n: u32) -> Duration {
+    let mut scratch = hop.clone();
+    for _ in 0..1000 {
+        scratch.request_headers.copy_from(&hop.request_headers);
+        scratch.response_headers.copy_from(&hop.response_headers);
+        vm.request(&mut scratch).unwrap();
+    }
+    let started = Instant::now();
+    for _ in 0..n {
+        scratch.request_headers.copy_from(&hop.request_headers);
+        scratch.response_headers.copy_from(&hop.response_headers);
+        std::hint::black_box(vm.request(&mut scratch).unwrap());
+    }
+    started.elapsed() / n
+}
+
+#[test]
+#[ignore = "timing: run in release with --ignored --nocapture"]
+fn laneway_filter_per_hop_cost() {
+    let n = 200_000;
+    let filter = wasm::build("laneway-filter");
+    let mut fork = request("location:8083", "/config?nonse=0.1");
+    fork.request_headers
+        .add("baggage", "sd-routing-key=qwblp48fpmb30");
+    fork.request_headers.add("user-agent", "hotrod");
+    let mut baseline = request("location:8083", "/config?nonse=0.1");
+    baseline.request_headers.add("user-agent", "hotrod");
+    for interruption in [Interruption::Epoch, Interruption::Fuel] {
+        let plugin = Plugin::load_with(&filter, &LoadOptions { interruption }).unwrap();
+        for count in [true, false] {
+            let mut vm = plugin
+                .vm(&HostOptions {
+                    plugin_config: FORK_CONFIG.as_bytes().to_vec(),
+                    count_guest_allocations: count,
+                    ..HostOptions::default()
+                })
+                .unwrap();
+            let f = time_hops(&mut vm, &fork, n);
+            let b = time_hops(&mut vm, &baseline, n);
+            println!(
+                "laneway {interruption:?} count_guest_allocations={count}: fork {f:?}/hop, no-key {b:?}/hop"
+            );
+        }
+    }
+    let mut vm = stamp().vm(&stamp_options("stamp=bench")).unwrap();
+    let s = time_hops(&mut vm, &request("location:8083", "/config"), n / 4);
+    println!("stamp Epoch: {s:?}/hop");
+}
