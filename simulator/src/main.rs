@@ -1,5 +1,6 @@
-//! The `laneway` CLI: inspect headers, validate plugin configurations, and
-//! run the filter in a real Envoy. The edge of the program: the only place
+//! The `laneway` CLI: replay scenarios through the filter, explain one
+//! request, inspect headers, validate plugin configurations, and run the
+//! filter in a real Envoy. The edge of the program: the only place
 //! that uses `anyhow`, prints, and chooses exit codes.
 //!
 //! Exit codes: 0 = every check holds, 1 = a check failed, 2 = bad input or
@@ -23,6 +24,49 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Replay scenarios through laneway_filter.wasm (in wasmtime) and check
+    /// routing, fallback and blast radius.
+    ///
+    /// Every call is decided in the caller's outbound sidecar by the same
+    /// .wasm Envoy loads, and again by laneway-core (the differential
+    /// check). Global checks: leak, cross-talk, miss. Exit 0 when every
+    /// check holds, 1 when one fails, 2 on bad input.
+    Replay {
+        /// Scenario files (YAML or JSON; see testdata/README.md).
+        #[arg(required = true, value_name = "SCENARIO")]
+        scenarios: Vec<PathBuf>,
+        /// The filter module [default: $LANEWAY_WASM, else
+        /// target/wasm32-wasip1/release/laneway_filter.wasm].
+        #[arg(long, value_name = "FILE")]
+        wasm: Option<PathBuf>,
+        /// Write the reports as JSON to FILE (`-` for stdout).
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write JUnit XML to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Show each hop's decision and reason under each path.
+        #[arg(long)]
+        details: bool,
+        /// Show only failing checks and traffic groups with failures.
+        #[arg(long)]
+        only_failures: bool,
+        /// Worker threads, one wasm VM each [default: every core].
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+    },
+    /// Tell the story of one request of a scenario, hop by hop: the headers
+    /// each sidecar saw, the decision and its reason, who served it.
+    Explain {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The request: a traffic group's name (its first request) or NAME#N.
+        #[arg(long, value_name = "NAME")]
+        request: String,
+        /// The filter module [default as for replay].
+        #[arg(long, value_name = "FILE")]
+        wasm: Option<PathBuf>,
+    },
     /// Show how Laneway reads a request's baggage and tracestate headers and,
     /// given a configuration and an authority, where the request goes and why.
     ///
@@ -98,8 +142,140 @@ fn load_router(path: &Path) -> Result<Router> {
     })
 }
 
+fn wasm_path(wasm: Option<PathBuf>) -> Result<PathBuf, Exit> {
+    let path = wasm
+        .or_else(|| std::env::var_os("LANEWAY_WASM").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/wasm32-wasip1/release/laneway_filter.wasm"));
+    if !path.is_file() {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: no such module (build it with `make wasm`, or pass --wasm)",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn load_plugin(path: &Path) -> Result<laneway_sim::host::Plugin, Exit> {
+    laneway_sim::host::Plugin::load(path)
+        .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", path.display())))
+}
+
+fn load_scenario(path: &Path) -> Result<laneway_sim::scenario::Scenario, Exit> {
+    laneway_sim::scenario::Scenario::load(path)
+        .map_err(|e| bad_input(anyhow::anyhow!("invalid scenario\n{e}")))
+}
+
+fn progress(done: u64, total: u64) {
+    use std::io::Write as _;
+    let width: usize = 30;
+    let done = done.min(total);
+    let filled = (done * width as u64)
+        .checked_div(total)
+        .map_or(width, |f| f as usize);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "\r[{}{}] {:>3}% {}/{} requests",
+        "#".repeat(filled),
+        ".".repeat(width - filled),
+        percent,
+        laneway_sim::report::thousands(done),
+        laneway_sim::report::thousands(total)
+    );
+    if done >= total {
+        let _ = writeln!(err);
+    }
+    let _ = err.flush();
+}
+
+fn write_out(path: &Path, text: &str) -> Result<(), Exit> {
+    if path.as_os_str() == "-" {
+        print!("{text}");
+        return Ok(());
+    }
+    std::fs::write(path, text)
+        .map_err(|e| bad_input(anyhow::anyhow!("{}: cannot write: {e}", path.display())))
+}
+
 fn run(command: Command) -> Result<u8, Exit> {
     match command {
+        Command::Replay {
+            scenarios,
+            wasm,
+            json,
+            junit,
+            details,
+            only_failures,
+            threads,
+        } => {
+            use std::io::IsTerminal as _;
+            let wasm = wasm_path(wasm)?;
+            let loaded: Vec<_> = scenarios
+                .iter()
+                .map(|p| load_scenario(p))
+                .collect::<Result<_, _>>()?;
+            let plugin = load_plugin(&wasm)?;
+            let mut options = laneway_sim::replay::Options::default();
+            if let Some(n) = threads {
+                options.threads = n.max(1);
+            }
+            if std::io::stderr().is_terminal() {
+                options.progress = Some(progress);
+            }
+            let name = wasm.file_name().map_or_else(
+                || wasm.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let mut reports = Vec::new();
+            for scenario in &loaded {
+                let report = laneway_sim::replay::replay(scenario, &plugin, &name, &options)
+                    .map_err(|e| Exit(2, anyhow::anyhow!("{}: {e}", scenario.file.display())))?;
+                let text_options = laneway_sim::report::TextOptions {
+                    details,
+                    only_failures,
+                };
+                if json.as_deref().is_none_or(|j| j.as_os_str() != "-") {
+                    println!("{}", laneway_sim::report::text(&report, text_options));
+                }
+                let secs = report.elapsed.as_secs_f64();
+                eprintln!(
+                    "laneway: {}: {} hops in {:.2} s ({:.0} hops/s, {} threads)",
+                    report.scenario,
+                    laneway_sim::report::thousands(report.hops),
+                    secs,
+                    report.hops as f64 / secs.max(1e-9),
+                    report.threads
+                );
+                reports.push(report);
+            }
+            if let Some(path) = &json {
+                let text = serde_json::to_string_pretty(&laneway_sim::report::json(&reports))
+                    .unwrap_or_default();
+                write_out(path, &format!("{text}\n"))?;
+            }
+            if let Some(path) = &junit {
+                write_out(path, &laneway_sim::report::junit(&reports))?;
+            }
+            Ok(if reports.iter().all(|r| r.passed()) {
+                0
+            } else {
+                1
+            })
+        }
+        Command::Explain {
+            scenario,
+            request,
+            wasm,
+        } => {
+            let wasm = wasm_path(wasm)?;
+            let scenario = load_scenario(&scenario)?;
+            let plugin = load_plugin(&wasm)?;
+            let e = laneway_sim::replay::explain(&scenario, &plugin, &request)
+                .map_err(|e| bad_input(e.into()))?;
+            print!("{}", laneway_sim::replay::explanation_text(&e));
+            Ok(if e.findings.is_empty() { 0 } else { 1 })
+        }
         Command::Inspect {
             baggage,
             tracestate,
