@@ -71,14 +71,19 @@ pub(crate) fn with_memory<R>(
 /// Asks the guest for `len` bytes; `None` if it has no allocator, answers
 /// 0, or answers a block outside its memory.
 fn allocate(caller: &mut Ctx<'_>, len: usize) -> wasmtime::Result<Option<u32>> {
-    let Some(alloc) = caller.data().alloc.clone() else {
-        return Ok(None);
-    };
     let Ok(size) = u32::try_from(len) else {
         return Ok(None);
     };
+    // Moved out rather than cloned: a clone bumps the function type's
+    // reference count on every copy-in. A re-entrant copy-in made from
+    // inside the allocator finds no allocator and fails cleanly.
+    let Some(alloc) = caller.data_mut().alloc.take() else {
+        return Ok(None);
+    };
     caller.data_mut().count_allocation();
-    let ptr = alloc.call(&mut *caller, size)?;
+    let result = alloc.call(&mut *caller, size);
+    caller.data_mut().alloc = Some(alloc);
+    let ptr = result?;
     let fits = with_memory(caller, false, |mem, _| bytes(mem, ptr, size).is_some());
     Ok((ptr != 0 && fits).then_some(ptr))
 }

@@ -35,6 +35,9 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
     pub interruption: Interruption,
+    /// Write `/tmp/perf-<pid>.map` so `perf report` names the module's
+    /// functions.
+    pub perf_map: bool,
 }
 
 /// One VM's configuration. See the field docs for defaults.

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wasmtime::{Config, Engine, ExternType, InstancePre, Module, ValType};
+use wasmtime::{Config, Engine, ExternType, InstancePre, Module, ProfilingStrategy, ValType};
 
 use super::error::HostError;
 use super::linker;
@@ -170,6 +170,9 @@ impl Plugin {
             Interruption::Epoch => config.epoch_interruption(true),
             Interruption::Fuel => config.consume_fuel(true),
         };
+        if options.perf_map {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)
             .map_err(|e| HostError::Load(format!("configuring wasmtime: {e:#}")))?;
         let module = Module::new(&engine, bytes)

@@ -229,7 +229,8 @@ impl Vm {
         let budget = match inner.interruption {
             Interruption::Epoch => {
                 let tick = EPOCH_TICK.as_nanos().max(1);
-                Budget::EpochTicks((options.call_timeout.as_nanos() / tick + 2) as u64)
+                let ticks = options.call_timeout.as_nanos() / tick + 2;
+                Budget::EpochTicks(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2))
             }
             Interruption::Fuel => Budget::Fuel(options.call_fuel),
         };
