@@ -1197,6 +1197,31 @@ fn laneway_filter_per_hop_cost() {
     let mut vm = empty.vm(&HostOptions::default()).unwrap();
     let floor = time_hops(&mut vm, &fork, n);
     println!("empty filter (the lifecycle's floor): {floor:?}/hop");
+    let mut vm = laneway_vm(FORK_CONFIG).unwrap();
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(vm.guest_allocations());
+    }
+    println!(
+        "one guest call (laneway_guest_allocations): {:?}",
+        started.elapsed() / n
+    );
+    // The same call into a bare WAT export: without the filter's
+    // wasi-libc command wrappers (`__wasm_call_ctors`/`__wasm_call_dtors`
+    // around every export of a module that has no `_initialize`).
+    let bare = load(&module(
+        "",
+        r#"(func (export "laneway_guest_allocations") (result i64) (i64.const 7))"#,
+    ));
+    let mut vm = bare.vm(&HostOptions::default()).unwrap();
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(vm.guest_allocations());
+    }
+    println!(
+        "one guest call (bare WAT export): {:?}",
+        started.elapsed() / n
+    );
     for interruption in [Interruption::Epoch, Interruption::Fuel] {
         let load = LoadOptions {
             interruption,
