@@ -74,9 +74,12 @@ pub fn key(i: usize) -> String {
     format!("sbx-{i:06}")
 }
 
-/// The request mix: `(description, header lines, reaches the fork when the
-/// setup routes)`. Cycled in order by every wrk connection.
-pub fn mix() -> Vec<(&'static str, Vec<(&'static str, String)>, bool)> {
+/// One request of the mix: a description, its header lines, and whether it
+/// reaches the fork when the setup routes.
+pub type MixRequest = (&'static str, Vec<(&'static str, String)>, bool);
+
+/// The request mix, cycled in order by every wrk connection.
+pub fn mix() -> Vec<MixRequest> {
     let tp = (
         "traceparent",
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),

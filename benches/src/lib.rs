@@ -5,6 +5,11 @@
 //!   filter, Laneway at several table sizes, and Istio-style regex routes,
 //!   back to back in one run, with throughput and latency ratios.
 //! - [`plot`]: the SVG plot of throughput against the number of sandboxes.
+//! - [`corpus`]: the headers the criterion benches (`benches/benches/`)
+//!   feed to Laneway's core, the seed's regex and the memchr floor.
+//! - [`summary`]: ratios from one criterion run, for BENCHMARKS.md.
 
+pub mod corpus;
 pub mod envoy_load;
 pub mod plot;
+pub mod summary;

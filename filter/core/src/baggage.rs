@@ -27,6 +27,7 @@
 
 use core::fmt;
 
+use crate::class;
 use crate::lines::{Elements, elements, is_ows, trim_ows};
 use crate::percent::Value;
 
@@ -205,7 +206,7 @@ pub fn parse_member(m: &[u8]) -> Result<Member<'_>, Invalid> {
     if m.len() > MAX_MEMBER_BYTES {
         return Err(Invalid::TooLong);
     }
-    let key_end = m.iter().position(|&b| !is_tchar(b)).unwrap_or(m.len());
+    let key_end = class::tchars(m);
     if key_end == 0 {
         return Err(Invalid::Key);
     }
@@ -215,9 +216,20 @@ pub fn parse_member(m: &[u8]) -> Result<Member<'_>, Invalid> {
         None | Some(b';') => return Err(Invalid::NoEquals),
         Some(_) => return Err(Invalid::Key),
     }
+    // One pass over the value: plain octets eight at a time, escapes
+    // checked where they stand. A bad escape is reported only if the
+    // member's structure is otherwise sound.
     let value_start = skip_ows(m, i + 1);
     i = value_start;
-    while i < m.len() && is_baggage_octet(m[i]) {
+    let (mut escaped, mut bad_escape) = (false, false);
+    loop {
+        i += class::plain_octets(&m[i..]);
+        if m.get(i) != Some(&b'%') {
+            break;
+        }
+        escaped = true;
+        let hex = |j: usize| m.get(j).is_some_and(u8::is_ascii_hexdigit);
+        bad_escape |= !(hex(i + 1) && hex(i + 2));
         i += 1;
     }
     let value_raw = &m[value_start..i];
@@ -227,13 +239,15 @@ pub fn parse_member(m: &[u8]) -> Result<Member<'_>, Invalid> {
         Some(b';') => trim_ows(&m[i + 1..]),
         Some(_) => return Err(Invalid::Value),
     };
-    let value = Value::decode(value_raw).ok_or(Invalid::Escape)?;
+    if bad_escape {
+        return Err(Invalid::Escape);
+    }
     if i < m.len() && !properties.split(|&b| b == b';').all(is_property) {
         return Err(Invalid::Property);
     }
     Ok(Member {
         key: &m[..key_end],
-        value,
+        value: Value::checked(value_raw, escaped),
         properties,
     })
 }
@@ -241,7 +255,7 @@ pub fn parse_member(m: &[u8]) -> Result<Member<'_>, Invalid> {
 /// `property = key OWS "=" OWS value / key OWS`, with OWS around it.
 fn is_property(p: &[u8]) -> bool {
     let p = trim_ows(p);
-    let key_end = p.iter().position(|&b| !is_tchar(b)).unwrap_or(p.len());
+    let key_end = class::tchars(p);
     if key_end == 0 {
         return false;
     }
@@ -263,15 +277,7 @@ fn skip_ows(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// RFC 9110 `tchar`.
-pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// W3C Baggage `baggage-octet`: printable ASCII except `"`, `,`, `;`, `\`.
-pub fn is_baggage_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
-}
+pub use crate::class::{is_baggage_octet, is_tchar};
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,7 @@ extern crate alloc;
 
 pub mod authority;
 pub mod baggage;
+pub mod class;
 pub mod config;
 pub mod decide;
 pub mod hash;

@@ -53,6 +53,16 @@ impl<'h> Value<'h> {
         })
     }
 
+    /// A value the baggage parser already checked: baggage-octets only
+    /// (so ASCII), with well-formed escapes iff `escaped`.
+    pub(crate) fn checked(raw: &'h [u8], escaped: bool) -> Value<'h> {
+        Value {
+            raw,
+            plain: !escaped,
+            escapes: escaped,
+        }
+    }
+
     /// A value taken literally, with no percent-decoding (tracestate values).
     /// Non-ASCII bytes still read as U+FFFD.
     pub fn literal(raw: &'h [u8]) -> Value<'h> {

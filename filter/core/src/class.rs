@@ -1,0 +1,167 @@
+//! Byte classes for the parsers: a 256-entry table for keys and OWS, and a
+//! SWAR scan that checks eight value bytes per step.
+//!
+//! Design decision: values are most of a baggage header's bytes, so the
+//! value scan works on whole `u64` words (portable: native on x86_64 and on
+//! wasm32) and finds the first byte that is not a plain baggage-octet with
+//! a few arithmetic masks instead of a branch per byte. Every function here
+//! has a byte-at-a-time twin in the tests, and proptest keeps them equal.
+//!
+//! Never allocates; never panics.
+
+const TCHAR: u8 = 1;
+const OCTET: u8 = 2;
+
+static TABLE: [u8; 256] = table();
+
+const fn table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let tchar = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        let octet = matches!(c, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
+        t[b] = (if tchar { TCHAR } else { 0 }) | (if octet { OCTET } else { 0 });
+        b += 1;
+    }
+    t
+}
+
+/// RFC 9110 `tchar`.
+#[inline]
+pub fn is_tchar(b: u8) -> bool {
+    TABLE[b as usize] & TCHAR != 0
+}
+
+/// W3C Baggage `baggage-octet`.
+#[inline]
+pub fn is_baggage_octet(b: u8) -> bool {
+    TABLE[b as usize] & OCTET != 0
+}
+
+/// Length of the leading run of tchars.
+#[inline]
+pub fn tchars(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(bytes.len())
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `low7` (bytes < 0x80) equal to `c` (< 0x80).
+#[inline]
+fn eq(low7: u64, c: u8) -> u64 {
+    let z = low7 ^ (LO * u64::from(c));
+    // z's bytes are < 0x80, so z + 0x7F never carries into the next byte,
+    // and its high bit is clear exactly for the zero bytes.
+    !((z + LO * 0x7F) | z) & HI
+}
+
+/// High bit set in each byte of `x` that is not a plain baggage-octet:
+/// outside 0x21..=0x7E, or one of `"` `,` `;` `\` `%`.
+#[inline]
+fn not_plain(x: u64) -> u64 {
+    let high = x & HI;
+    let low7 = x & !HI;
+    let below_21 = !(low7 + LO * (0x80 - 0x21)) & HI;
+    let is_7f = (low7 + LO) & HI;
+    high | below_21
+        | is_7f
+        | eq(low7, b'"')
+        | eq(low7, b',')
+        | eq(low7, b';')
+        | eq(low7, b'\\')
+        | eq(low7, b'%')
+}
+
+/// Length of the leading run of baggage-octets other than `%`.
+#[inline]
+pub fn plain_octets(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let bad = not_plain(u64::from_le_bytes(w));
+        if bad != 0 {
+            return i + (bad.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && bytes[i] != b'%' && is_baggage_octet(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn naive_plain(bytes: &[u8]) -> usize {
+        bytes
+            .iter()
+            .position(|&b| {
+                b == b'%'
+                    || !matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+            })
+            .unwrap_or(bytes.len())
+    }
+
+    #[test]
+    fn every_byte_in_every_lane() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let mut v = [b'v'; 11];
+                v[lane] = b;
+                assert_eq!(
+                    plain_octets(&v),
+                    naive_plain(&v),
+                    "byte {b:#04x} in lane {lane}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn table_matches_the_grammar() {
+        for b in 0..=255u8 {
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), tchar, "{b:#04x}");
+            let octet = b == 0x21
+                || (0x23..=0x2B).contains(&b)
+                || (0x2D..=0x3A).contains(&b)
+                || (0x3C..=0x5B).contains(&b)
+                || (0x5D..=0x7E).contains(&b);
+            assert_eq!(is_baggage_octet(b), octet, "{b:#04x}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn plain_octets_matches_naive(bytes in proptest::collection::vec(
+            prop_oneof![Just(b'v'), Just(b'%'), Just(b' '), Just(b';'), Just(b'"'), Just(0x7f), Just(0x80), any::<u8>()], 0..40)) {
+            prop_assert_eq!(plain_octets(&bytes), naive_plain(&bytes));
+        }
+    }
+}
