@@ -61,3 +61,19 @@ pub extern "C" fn proxy_on_log(_context_id: u32) {}
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_delete(_context_id: u32) {}
+
+/// The WASI reactor entry point: runs static constructors once, when the
+/// VM starts (Envoy and the simulator's host call it before anything
+/// else). Exporting it also stops the linker from wrapping every other
+/// export in constructor and destructor calls, which would cost each
+/// callback of every request.
+#[cfg(target_arch = "wasm32")]
+#[unsafe(export_name = "_initialize")]
+pub extern "C" fn initialize() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: the reactor ABI calls `_initialize` once, before any other
+    // export, which is exactly when constructors must run.
+    unsafe { __wasm_call_ctors() }
+}
