@@ -7,7 +7,8 @@
 //!    `tracestate` line must be read to find conflicts. `:authority` comes
 //!    from the same buffer.
 //! 3. Decide with [`laneway_core::Router::decide`], count the decision,
-//!    record it as filter state, and act: rewrite `:authority` for a fork
+//!    record it as one filter-state entry (`wasm.laneway`, logfmt:
+//!    `decision=fork key=K fork=HOST:PORT`), and act: rewrite `:authority` for a fork
 //!    (ABI 0.2.1 makes Envoy clear the route cache, so the router picks the
 //!    fork's virtual host), answer locally for a rejected key, or leave the
 //!    request alone.
@@ -124,25 +125,75 @@ fn act(router: &Router, metrics: &Metrics, authority: &[u8], verdict: &Verdict<'
         }
         None => &[][..],
     };
-    let _ = abi::set_property(b"laneway.decision", verdict.decision.reason().as_bytes());
-    if verdict.key.is_some() {
-        let _ = abi::set_property(b"laneway.key", key);
+    let mut fork_buf = [0u8; 320];
+    let fork = match verdict.decision {
+        Decision::Fork(id) => match router.fork_authority(id, authority, &mut fork_buf) {
+            Some(f) => Some(f),
+            None => return host_error(metrics),
+        },
+        _ => None,
+    };
+    // One filter-state entry (one host call) per request that had a key or
+    // a reason worth logging; `no_key` leaves it absent, as on the fast path.
+    if verdict.decision != Decision::NoKey {
+        let mut state = [0u8; STATE_BYTES];
+        let n = filter_state(&mut state, verdict, key, fork);
+        let _ = abi::set_property(b"laneway", &state[..n]);
     }
-    match (verdict.decision.route(), verdict.decision) {
-        (Route::Fork, Decision::Fork(id)) => {
-            let mut buf = [0u8; 320];
-            let Some(fork) = router.fork_authority(id, authority, &mut buf) else {
-                return host_error(metrics);
-            };
+    match (verdict.decision.route(), fork) {
+        (Route::Fork, Some(fork)) => {
             if abi::replace_request_header(b":authority", fork).is_err() {
                 return host_error(metrics);
             }
-            let _ = abi::set_property(b"laneway.fork", fork);
             abi::CONTINUE
         }
         (Route::Reject, _) => reject(router, metrics, key),
         _ => abi::CONTINUE,
     }
+}
+
+/// Room for `decision=... key="..." fork=...` with every key byte escaped.
+const STATE_BYTES: usize = 64 + 2 * KEY_TEXT + 320;
+
+/// Writes the filter state as logfmt: `decision=fork key=K fork=HOST:PORT`.
+/// The key is quoted (with `\"` and `\\` escaped) unless it is only
+/// letters, digits and `-._~`, so a crafted key cannot forge a field.
+fn filter_state(out: &mut [u8], verdict: &Verdict<'_>, key: &[u8], fork: Option<&[u8]>) -> usize {
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        for &c in b {
+            if n < out.len() {
+                out[n] = c;
+                n += 1;
+            }
+        }
+    };
+    put(b"decision=");
+    put(verdict.decision.reason().as_bytes());
+    if verdict.key.is_some() {
+        put(b" key=");
+        if !key.is_empty()
+            && key
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c))
+        {
+            put(key);
+        } else {
+            put(b"\"");
+            for &c in key {
+                if c == b'"' || c == b'\\' {
+                    put(b"\\");
+                }
+                put(&[c]);
+            }
+            put(b"\"");
+        }
+    }
+    if let Some(f) = fork {
+        put(b" fork=");
+        put(f);
+    }
+    n
 }
 
 fn reject(router: &Router, metrics: &Metrics, key: &[u8]) -> u32 {

@@ -116,18 +116,12 @@ pub fn run(module: &Path, config_text: &str) -> Result<String, EnvoyError> {
     let log = std::fs::read_to_string(&access_log).unwrap_or_default();
     let decisions: Vec<String> = log
         .lines()
-        .map(|l| {
-            let field = |name: &str| {
-                l.split(' ')
-                    .find_map(|f| f.strip_prefix(name))
-                    .unwrap_or("-")
-                    .to_owned()
-            };
-            match field("decision=").as_str() {
-                "-" => "no_key (no baggage or tracestate)".to_owned(),
-                d => d.to_owned(),
-            }
-        })
+        .map(
+            |l| match l.split_once("laneway: ").map(|(_, state)| state.trim()) {
+                None | Some("-") => "no_key (no key in baggage or tracestate)".to_owned(),
+                Some(state) => crate::replay::decider::decision_of(state.as_bytes()).to_owned(),
+            },
+        )
         .collect();
     let mut out = String::new();
     let _ = writeln!(

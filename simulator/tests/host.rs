@@ -934,12 +934,8 @@ fn laneway_forks_a_tagged_request() {
         Some("location-qwblp48fpmb30:8083")
     );
     assert_eq!(
-        text(outcome.properties.get("laneway.decision")),
-        Some("fork")
-    );
-    assert_eq!(
-        text(outcome.properties.get("laneway.key")),
-        Some("qwblp48fpmb30")
+        text(outcome.properties.get("laneway")),
+        Some("decision=fork key=qwblp48fpmb30 fork=location-qwblp48fpmb30:8083")
     );
     assert!(outcome.guest_allocations.is_some());
     assert!(outcome.host_allocations >= 1);
@@ -1029,11 +1025,18 @@ fn laneway_matches_the_native_core_on_the_routing_corpus() {
             Some(before + 1),
             "{at}: counted {counter}"
         );
-        if verdict.decision != Decision::NoKey {
+        if verdict.decision == Decision::NoKey {
             assert_eq!(
-                text(outcome.properties.get("laneway.decision")),
-                Some(verdict.decision.reason()),
-                "{at}"
+                outcome.properties.get("laneway"),
+                None,
+                "{at}: no state for no_key"
+            );
+        } else {
+            let state = text(outcome.properties.get("laneway")).unwrap_or_default();
+            assert!(
+                state.starts_with(&format!("decision={} ", verdict.decision.reason()))
+                    || state == format!("decision={}", verdict.decision.reason()),
+                "{at}: {state}"
             );
         }
         let authority = text(hop.request_headers.get(":authority"))
@@ -1246,4 +1249,22 @@ fn laneway_filter_per_hop_cost() {
     let mut vm = stamp().vm(&stamp_options("stamp=bench")).unwrap();
     let s = time_hops(&mut vm, &request("location:8083", "/config"), n / 4);
     println!("stamp Epoch: {s:?}/hop");
+}
+
+#[test]
+fn a_crafted_key_cannot_forge_a_filter_state_field() {
+    let mut vm = laneway_vm(FORK_CONFIG).unwrap();
+    let mut hop = request("location:8083", "/");
+    // Decodes to: x" fork=evil\
+    hop.request_headers
+        .add("baggage", "sd-routing-key=x%22%20fork=evil%5C");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert_eq!(
+        text(outcome.properties.get("laneway")),
+        Some(r#"decision=unknown_key key="x\" fork=evil\\""#)
+    );
+    assert_eq!(
+        text(hop.request_headers.get(":authority")),
+        Some("location:8083")
+    );
 }

@@ -76,11 +76,11 @@ pub struct Sidecar<'a> {
     pub access_log: Option<&'a Path>,
 }
 
-/// The access log line: authority as routed, status, Laneway's decision,
-/// key and fork (from filter state), and the serving workload.
+/// The access log line: authority as routed, status, the serving workload,
+/// and Laneway's filter state last (`-` when the request had no key):
+/// `laneway: decision=fork key=K fork=HOST:PORT`.
 pub const ACCESS_LOG_FORMAT: &str = "authority=%REQ(:AUTHORITY)% status=%RESPONSE_CODE% \
-decision=%FILTER_STATE(wasm.laneway.decision:PLAIN)% key=%FILTER_STATE(wasm.laneway.key:PLAIN)% \
-fork=%FILTER_STATE(wasm.laneway.fork:PLAIN)% served_by=%RESP(X-SERVED-BY)%\n";
+served_by=%RESP(X-SERVED-BY)% laneway: %FILTER_STATE(wasm.laneway:PLAIN)%\n";
 
 /// The listener's name in every sidecar bootstrap.
 pub const LISTENER: &str = "outbound";

@@ -4,8 +4,8 @@
 //!
 //! - [`WasmDecider`] runs `laneway_filter.wasm` in the wasmtime host and
 //!   reads the filter's own outputs: a local reply is a reject, a changed
-//!   `:authority` is a fork, and the `laneway.decision` property is the
-//!   reason (absent: the filter returned at once, `no_key`).
+//!   `:authority` is a fork, and the `decision=` field of the filter's
+//!   `laneway` property is the reason (absent: `no_key`).
 //! - [`NativeDecider`] asks `laneway_core` directly: the differential check.
 //!
 //! Neither allocates per hop in steady state: buffers are reused.
@@ -124,9 +124,8 @@ impl Decider for WasmDecider {
         };
         let reason = outcome
             .properties
-            .get("laneway.decision")
-            .map(|r| std::str::from_utf8(r).unwrap_or("invalid-utf8"))
-            .unwrap_or(Decision::NoKey.reason());
+            .get("laneway")
+            .map_or(Decision::NoKey.reason(), decision_of);
         if let Some(reply) = &outcome.local_response {
             let status = u16::try_from(reply.status).unwrap_or(0);
             out.set(Route::Reject, reason, input.authority, status);
@@ -153,6 +152,14 @@ impl Decider for WasmDecider {
             .reconfigure(config.as_bytes())
             .map_err(|e| e.to_string())
     }
+}
+
+/// The `decision=` field of the filter's logfmt filter state.
+pub fn decision_of(state: &[u8]) -> &str {
+    let text = std::str::from_utf8(state).unwrap_or("");
+    text.split(' ')
+        .find_map(|f| f.strip_prefix("decision="))
+        .unwrap_or("missing-decision")
 }
 
 /// `laneway_core` itself.
