@@ -210,6 +210,12 @@ pub struct Load {
     pub connections: u32,
     /// Pin Envoy to CPU 1 and wrk to CPU 0.
     pub pin: bool,
+    /// Rounds: every setup runs once per round, in the same order; the
+    /// report takes each setup's median round.
+    pub rounds: u32,
+    /// Skip the check that every setup routes the mix the same way (for
+    /// experiments with modules that do not route).
+    pub skip_routing_check: bool,
 }
 
 /// One measured setup.
@@ -223,8 +229,10 @@ pub struct Measured {
     pub p50_us: f64,
     /// 99th percentile, microseconds.
     pub p99_us: f64,
-    /// Requests completed.
+    /// Requests completed (in the median round).
     pub requests: u64,
+    /// Requests per second of every round, in order.
+    pub rounds: Vec<f64>,
 }
 
 fn wrk_script(dir: &Path) -> Result<PathBuf> {
@@ -348,10 +356,12 @@ pub fn parse_wrk(setup: &Setup, text: &str) -> Result<Measured> {
         p50_us: p50,
         p99_us: p99,
         requests,
+        rounds: vec![rps],
     })
 }
 
-/// Runs every setup back to back and returns the measurements.
+/// Runs every setup back to back, `load.rounds` times, and returns each
+/// setup's median round (with every round's throughput).
 pub fn run(
     setups: &[Setup],
     laneway: &Path,
@@ -362,41 +372,54 @@ pub fn run(
 ) -> Result<Vec<Measured>> {
     std::fs::create_dir_all(dir)?;
     let script = wrk_script(dir)?;
-    let mut results = Vec::new();
-    for setup in setups {
-        let config = match setup {
-            Setup::Laneway(n) => laneway_config(*n),
-            _ => String::new(),
-        };
-        let bootstrap = bootstrap_for(setup, laneway, empty, &config);
-        let envoy = Envoy::start_with(
-            &bootstrap,
-            &Options {
-                concurrency: 1,
-                cpu: load.pin.then_some(1),
-            },
-        )
-        .with_context(|| setup.label())?;
-        let listener = envoy
-            .listener(bootstrap::LISTENER)
-            .context("no outbound listener")?;
-        check_routing(setup, listener)?;
-        if load.warmup > 0 {
-            wrk(listener, &script, load.warmup, load)?;
+    let mut all: Vec<Vec<Measured>> = vec![Vec::new(); setups.len()];
+    for round in 1..=load.rounds.max(1) {
+        for (i, setup) in setups.iter().enumerate() {
+            let config = match setup {
+                Setup::Laneway(n) => laneway_config(*n),
+                _ => String::new(),
+            };
+            let bootstrap = bootstrap_for(setup, laneway, empty, &config);
+            let envoy = Envoy::start_with(
+                &bootstrap,
+                &Options {
+                    concurrency: 1,
+                    cpu: load.pin.then_some(1),
+                },
+            )
+            .with_context(|| setup.label())?;
+            let listener = envoy
+                .listener(bootstrap::LISTENER)
+                .context("no outbound listener")?;
+            if !load.skip_routing_check {
+                check_routing(setup, listener)?;
+            }
+            if load.warmup > 0 {
+                wrk(listener, &script, load.warmup, load)?;
+            }
+            let m = parse_wrk(setup, &wrk(listener, &script, load.seconds, load)?)?;
+            progress(&format!(
+                "round {round}: {:<30} {:>9.0} req/s  p50 {:>5.0} us  p99 {:>5.0} us",
+                setup.label(),
+                m.rps,
+                m.p50_us,
+                m.p99_us
+            ));
+            all[i].push(m);
+            drop(envoy);
+            std::thread::sleep(Duration::from_millis(200));
         }
-        let m = parse_wrk(setup, &wrk(listener, &script, load.seconds, load)?)?;
-        progress(&format!(
-            "{:<32} {:>10.0} req/s  p50 {:>6.0} us  p99 {:>6.0} us",
-            setup.label(),
-            m.rps,
-            m.p50_us,
-            m.p99_us
-        ));
-        results.push(m);
-        drop(envoy);
-        std::thread::sleep(Duration::from_millis(200));
     }
-    Ok(results)
+    Ok(all
+        .into_iter()
+        .map(|mut runs| {
+            let rounds: Vec<f64> = runs.iter().map(|m| m.rps).collect();
+            runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            let mut median = runs.swap_remove(runs.len() / 2);
+            median.rounds = rounds;
+            median
+        })
+        .collect())
 }
 
 /// The results as a Markdown table with ratios to plain Envoy and to the
@@ -427,7 +450,7 @@ pub fn table(results: &[Measured]) -> String {
 /// The results as JSON, for CI.
 pub fn to_json(results: &[Measured], load: &Load) -> serde_json::Value {
     json!({
-        "load": {"seconds": load.seconds, "warmup": load.warmup, "connections": load.connections, "threads": 1, "envoy_concurrency": 1, "pinned": load.pin},
+        "load": {"seconds": load.seconds, "warmup": load.warmup, "connections": load.connections, "threads": 1, "envoy_concurrency": 1, "pinned": load.pin, "rounds": load.rounds},
         "mix": mix().iter().map(|(what, _, _)| *what).collect::<Vec<_>>(),
         "results": results.iter().map(|m| json!({
             "setup": m.setup.label(),
@@ -435,6 +458,7 @@ pub fn to_json(results: &[Measured], load: &Load) -> serde_json::Value {
             "p50_us": m.p50_us,
             "p99_us": m.p99_us,
             "requests": m.requests,
+            "rounds_rps": m.rounds,
         })).collect::<Vec<_>>(),
     })
 }

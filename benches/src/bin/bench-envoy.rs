@@ -37,6 +37,13 @@ struct Args {
     /// wrk connections (one wrk thread).
     #[arg(long, default_value_t = 16)]
     connections: u32,
+    /// Rounds: every setup runs once per round; the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Do not check that each setup routes the mix the same way (for
+    /// experiments with modules that do not route).
+    #[arg(long)]
+    skip_routing_check: bool,
     /// Do not pin Envoy and wrk to separate CPUs.
     #[arg(long)]
     no_pin: bool,
@@ -69,6 +76,8 @@ fn main() -> ExitCode {
         warmup: args.warmup,
         connections: args.connections,
         pin: !args.no_pin,
+        rounds: args.rounds,
+        skip_routing_check: args.skip_routing_check,
     };
     for m in [&args.laneway, &args.empty] {
         if !m.is_file() {
@@ -80,10 +89,11 @@ fn main() -> ExitCode {
         }
     }
     eprintln!(
-        "bench-envoy: Envoy --concurrency 1, wrk -t1 -c{} -d{}s (+{}s warm-up), direct_response, loopback{}",
+        "bench-envoy: Envoy --concurrency 1, wrk -t1 -c{} -d{}s (+{}s warm-up), {} rounds, direct_response, loopback{}",
         load.connections,
         load.seconds,
         load.warmup,
+        load.rounds,
         if load.pin {
             ", Envoy on CPU 1, wrk on CPU 0"
         } else {
