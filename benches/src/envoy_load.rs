@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -383,8 +384,8 @@ pub fn run(
             let envoy = Envoy::start_with(
                 &bootstrap,
                 &Options {
-                    concurrency: 1,
                     cpu: load.pin.then_some(1),
+                    ..Options::default()
                 },
             )
             .with_context(|| setup.label())?;
@@ -500,4 +501,219 @@ mod tests {
         let r = laneway_core::Router::from_json(&laneway_config(100)).unwrap();
         assert_eq!(r.forks(), 100);
     }
+}
+
+/// Instructions per request, by request kind, for one setup.
+#[derive(Clone, Debug)]
+pub struct Counted {
+    /// The setup.
+    pub setup: Setup,
+    /// `(kind, instructions per request)`, the mix's kinds then `the mix`.
+    pub kinds: Vec<(String, f64)>,
+}
+
+fn keepalive_request(authority: &str, headers: &[(&str, String)]) -> Vec<u8> {
+    let mut r = format!("GET / HTTP/1.1\r\nHost: {authority}\r\n");
+    for (n, v) in headers {
+        r.push_str(&format!("{n}: {v}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+/// Sends `requests` in order on one keep-alive connection; fails on any
+/// status but 200.
+fn send_all(listener: SocketAddr, requests: &[Vec<u8>], count: usize) -> Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(listener)?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    for i in 0..count {
+        writer.write_all(&requests[i % requests.len()])?;
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        if !line.starts_with("HTTP/1.1 200") {
+            bail!("request {i} got {line:?}");
+        }
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = h.split_once(':')
+                && n.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+    }
+    Ok(())
+}
+
+/// Sends a command to a callgrind process. `callgrind_control` exits 0
+/// even when it fails, so its output is checked.
+fn callgrind(pid: u32, args: &[&str]) -> Result<()> {
+    let out = Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() || text.contains("Error") || !text.contains("OK") {
+        bail!("callgrind_control {args:?} {pid} failed: {text}");
+    }
+    Ok(())
+}
+
+/// Waits for callgrind's dump labelled `label` (written asynchronously,
+/// after `callgrind_control -d` returns) and reads its instruction total.
+fn dumped_instructions(dir: &Path, label: &str) -> Result<u64> {
+    let trigger = format!("desc: Trigger: dump {label}");
+    for _ in 0..600 {
+        for e in std::fs::read_dir(dir)? {
+            let text = std::fs::read_to_string(e?.path()).unwrap_or_default();
+            if text.lines().any(|l| l == trigger)
+                && let Some(n) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("summary: ")?.trim().parse().ok())
+            {
+                return Ok(n);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("no callgrind dump labelled {label} after 60 s")
+}
+
+/// Counts the instructions Envoy (all threads) executes per request of each
+/// kind of the mix, under valgrind's callgrind: deterministic, unlike
+/// timings on a shared machine. `per_kind` requests per kind, after a
+/// warm-up that lets V8 tier the module up.
+pub fn instructions(
+    setups: &[Setup],
+    laneway: &Path,
+    empty: &Path,
+    per_kind: usize,
+    dir: &Path,
+    progress: impl Fn(&str),
+) -> Result<Vec<Counted>> {
+    let mut out = Vec::new();
+    for setup in setups {
+        let cg = dir.join(format!(
+            "callgrind-{}",
+            setup.label().replace([' ', ','], "-")
+        ));
+        let _ = std::fs::remove_dir_all(&cg);
+        std::fs::create_dir_all(&cg)?;
+        let config = match setup {
+            Setup::Laneway(n) => laneway_config(*n),
+            _ => String::new(),
+        };
+        let bootstrap = bootstrap_for(setup, laneway, empty, &config);
+        let envoy = Envoy::start_with(
+            &bootstrap,
+            &Options {
+                wrapper: ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+                    .iter()
+                    .map(Into::into)
+                    .chain([format!("--callgrind-out-file={}/cg.%p", cg.display()).into()])
+                    .collect(),
+                ready_timeout: Duration::from_secs(300),
+                ..Options::default()
+            },
+        )
+        .with_context(|| {
+            format!(
+                "{} under valgrind (apt-get install valgrind)",
+                setup.label()
+            )
+        })?;
+        let listener = envoy
+            .listener(bootstrap::LISTENER)
+            .context("no outbound listener")?;
+        let pid = envoy.pid();
+        let mix = mix();
+        let all: Vec<Vec<u8>> = mix
+            .iter()
+            .map(|(_, h, _)| keepalive_request(AUTHORITY, h))
+            .collect();
+        send_all(listener, &all, 400)?;
+        callgrind(pid, &["-i", "on"])?;
+        let mut kinds = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+        for (what, _, _) in &mix {
+            let kind = what.trim_end_matches(", traceparent");
+            if seen.contains(&kind) {
+                continue;
+            }
+            seen.push(kind);
+            let requests: Vec<Vec<u8>> = mix
+                .iter()
+                .filter(|(w, _, _)| w.trim_end_matches(", traceparent") == kind)
+                .map(|(_, h, _)| keepalive_request(AUTHORITY, h))
+                .collect();
+            groups.push((kind.to_owned(), requests));
+        }
+        groups.push(("the mix".to_owned(), all));
+        for (i, (kind, requests)) in groups.iter().enumerate() {
+            callgrind(pid, &["-z"])?;
+            send_all(listener, requests, per_kind)?;
+            let label = format!("k{i}");
+            callgrind(pid, &["-d", &label])?;
+            let n = dumped_instructions(&cg, &label)?;
+            let per = n as f64 / per_kind as f64;
+            progress(&format!(
+                "{:<30} {kind:<22} {per:>9.0} instructions per request",
+                setup.label()
+            ));
+            kinds.push((kind.clone(), per));
+        }
+        drop(envoy);
+        let _ = std::fs::remove_dir_all(&cg);
+        out.push(Counted {
+            setup: setup.clone(),
+            kinds,
+        });
+    }
+    Ok(out)
+}
+
+/// The instruction counts as a Markdown table, with each setup's ratio to
+/// the empty filter (empty / setup: above 1 is cheaper than the floor).
+pub fn instructions_table(counted: &[Counted]) -> String {
+    let Some(first) = counted.first() else {
+        return String::new();
+    };
+    let empty = counted.iter().find(|c| c.setup == Setup::Empty);
+    let mut out = String::from("| setup |");
+    for (k, _) in &first.kinds {
+        let _ = write!(out, " {k} |");
+    }
+    out.push_str(" the mix vs empty filter |\n|---|");
+    for _ in &first.kinds {
+        out.push_str("---:|");
+    }
+    out.push_str("---:|\n");
+    for c in counted {
+        let _ = write!(out, "| {} |", c.setup.label());
+        for (_, v) in &c.kinds {
+            let _ = write!(out, " {:.1}k |", v / 1000.0);
+        }
+        let ratio = match (empty.and_then(|e| e.kinds.last()), c.kinds.last()) {
+            (Some((_, e)), Some((_, v))) => format!("{:.3}", e / v),
+            _ => "-".into(),
+        };
+        let _ = writeln!(out, " {ratio} |");
+    }
+    out
 }

@@ -33,8 +33,22 @@ use std::time::{Duration, Instant};
 /// How to find the Envoy binary: `$LANEWAY_ENVOY`, else `envoy` on `PATH`.
 pub fn binary() -> PathBuf {
     std::env::var_os("LANEWAY_ENVOY")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("envoy"))
+}
+
+/// `path` as found on `PATH` when it has no directory part.
+fn resolve(path: &Path) -> PathBuf {
+    if path.components().count() > 1 {
+        return path.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(path))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| path.to_path_buf())
 }
 
 /// Why Envoy could not be started or queried.
@@ -101,6 +115,11 @@ pub struct Options {
     pub concurrency: u32,
     /// Pin the whole process to this CPU (benchmarks).
     pub cpu: Option<usize>,
+    /// Run Envoy under this command (for example valgrind and its options);
+    /// Envoy's path and arguments follow it.
+    pub wrapper: Vec<std::ffi::OsString>,
+    /// How long to wait for Envoy to become ready.
+    pub ready_timeout: Duration,
 }
 
 impl Default for Options {
@@ -108,6 +127,8 @@ impl Default for Options {
         Options {
             concurrency: 1,
             cpu: None,
+            wrapper: Vec::new(),
+            ready_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -150,7 +171,26 @@ impl Envoy {
         std::fs::write(&config, text).map_err(|e| io("writing the bootstrap", e))?;
         let admin_path = dir.join("admin-address");
         let log = dir.join("envoy.log");
-        let mut command = Command::new(binary());
+        let mut command = match options.wrapper.split_first() {
+            Some((program, args)) => {
+                // A wrapper such as valgrind does not follow exec: a launcher
+                // script (pip's `envoy` is one) would be measured instead of Envoy.
+                let mut head = [0u8; 2];
+                let script = std::fs::File::open(resolve(&binary()))
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+                    .is_ok_and(|()| &head == b"#!");
+                if script {
+                    return Err(EnvoyError::Io(format!(
+                        "{} is a script; set LANEWAY_ENVOY to the Envoy executable itself (make does)",
+                        binary().display()
+                    )));
+                }
+                let mut c = Command::new(program);
+                c.args(args).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
         command
             .arg("-c")
             .arg(&config)
@@ -186,7 +226,7 @@ impl Envoy {
             admin: SocketAddr::from(([127, 0, 0, 1], 0)),
             listeners: BTreeMap::new(),
         };
-        envoy.wait_ready(&admin_path, Duration::from_secs(30))?;
+        envoy.wait_ready(&admin_path, options.ready_timeout)?;
         Ok(envoy)
     }
 
@@ -246,6 +286,11 @@ impl Envoy {
     /// The address of listener `name`.
     pub fn listener(&self, name: &str) -> Option<SocketAddr> {
         self.listeners.get(name).copied()
+    }
+
+    /// The process id (of the wrapper, when there is one).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The admin address.

@@ -50,6 +50,14 @@ struct Args {
     /// Only plain Envoy, the empty filter and Laneway with 1,000 forks.
     #[arg(long)]
     floor_only: bool,
+    /// Count instructions per request kind under valgrind's callgrind
+    /// instead of timing with wrk (deterministic; slow: about a minute per
+    /// setup). Writes instructions.md.
+    #[arg(long)]
+    instructions: bool,
+    /// Requests per kind when counting instructions.
+    #[arg(long, default_value_t = 500)]
+    per_kind: usize,
     /// Where to write results.md, results.json and throughput.svg.
     #[arg(long, default_value = "target/bench-envoy")]
     out: PathBuf,
@@ -87,6 +95,37 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(2);
         }
+    }
+    if args.instructions {
+        if let Err(e) = std::fs::create_dir_all(&args.out) {
+            eprintln!("bench-envoy: {}: {e}", args.out.display());
+            return ExitCode::from(1);
+        }
+        eprintln!(
+            "bench-envoy: instructions per request, Envoy --concurrency 1 under callgrind, {} requests per kind",
+            args.per_kind
+        );
+        let counted = match envoy_load::instructions(
+            &setups,
+            &args.laneway,
+            &args.empty,
+            args.per_kind,
+            &args.out,
+            |l| eprintln!("  {l}"),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bench-envoy: the harness broke: {e:#}");
+                return ExitCode::from(1);
+            }
+        };
+        let table = envoy_load::instructions_table(&counted);
+        println!("{table}");
+        if let Err(e) = std::fs::write(args.out.join("instructions.md"), &table) {
+            eprintln!("bench-envoy: {e}");
+            return ExitCode::from(1);
+        }
+        return ExitCode::SUCCESS;
     }
     eprintln!(
         "bench-envoy: Envoy --concurrency 1, wrk -t1 -c{} -d{}s (+{}s warm-up), {} rounds, direct_response, loopback{}",
