@@ -2,9 +2,10 @@
 //! SWAR scan that checks eight value bytes per step.
 //!
 //! Design decision: values are most of a baggage header's bytes, so the
-//! value scan works on whole `u64` words (portable: native on x86_64 and on
-//! wasm32) and finds the first byte that is not a plain baggage-octet with
-//! a few arithmetic masks instead of a branch per byte. Every function here
+//! value scan works on blocks and finds the first byte that is not a plain
+//! baggage-octet with masks instead of a branch per byte: sixteen bytes per
+//! step with SSE2 on x86_64 (the crate's one `unsafe` call), eight per step
+//! on `u64` words elsewhere (wasm32 included). Every function here
 //! has a byte-at-a-time twin in the tests, and proptest keeps them equal.
 //!
 //! Never allocates; never panics.
@@ -98,6 +99,23 @@ fn not_plain(x: u64) -> u64 {
 #[inline]
 pub fn plain_octets(bytes: &[u8]) -> usize {
     let mut i = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    while let Some(block) = bytes.get(i..i + 16) {
+        let (lo, hi) = block.split_at(8);
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(b);
+            u64::from_le_bytes(w)
+        };
+        // SAFETY: the cfg above proves this build has SSE2, the only
+        // target feature `not_plain16` needs; it reads no memory.
+        #[allow(unsafe_code)]
+        let bad = unsafe { sse2::not_plain16(word(lo), word(hi)) };
+        if bad != 0 {
+            return i + bad.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
     while let Some(word) = bytes.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);
@@ -111,6 +129,31 @@ pub fn plain_octets(bytes: &[u8]) -> usize {
         i += 1;
     }
     i
+}
+
+/// SSE2 (part of every x86_64 CPU): sixteen bytes per step.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod sse2 {
+    use core::arch::x86_64::*;
+
+    /// Bit `i` set when byte `i` of `lo` then `hi` (little-endian) is not
+    /// a plain baggage-octet. Signed compares: bytes >= 0x80 are negative,
+    /// so `> 0x20` leaves them out.
+    #[target_feature(enable = "sse2")]
+    pub fn not_plain16(lo: u64, hi: u64) -> u32 {
+        let x = _mm_set_epi64x(hi as i64, lo as i64);
+        let in_range = _mm_and_si128(
+            _mm_cmpgt_epi8(x, _mm_set1_epi8(0x20)),
+            _mm_cmplt_epi8(x, _mm_set1_epi8(0x7f)),
+        );
+        let eq = |c: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(c as i8));
+        let special = _mm_or_si128(
+            _mm_or_si128(eq(b'"'), eq(b'%')),
+            _mm_or_si128(_mm_or_si128(eq(b','), eq(b';')), eq(b'\\')),
+        );
+        let plain = _mm_andnot_si128(special, in_range);
+        !(_mm_movemask_epi8(plain) as u32) & 0xFFFF
+    }
 }
 
 #[cfg(test)]
@@ -131,8 +174,8 @@ mod tests {
     #[test]
     fn every_byte_in_every_lane() {
         for b in 0..=255u8 {
-            for lane in 0..8 {
-                let mut v = [b'v'; 11];
+            for lane in 0..16 {
+                let mut v = [b'v'; 19];
                 v[lane] = b;
                 assert_eq!(
                     plain_octets(&v),
@@ -160,7 +203,7 @@ mod tests {
     proptest! {
         #[test]
         fn plain_octets_matches_naive(bytes in proptest::collection::vec(
-            prop_oneof![Just(b'v'), Just(b'%'), Just(b' '), Just(b';'), Just(b'"'), Just(0x7f), Just(0x80), any::<u8>()], 0..40)) {
+            prop_oneof![Just(b'v'), Just(b'%'), Just(b' '), Just(b';'), Just(b'"'), Just(0x7f), Just(0x80), any::<u8>()], 0..70)) {
             prop_assert_eq!(plain_octets(&bytes), naive_plain(&bytes));
         }
     }
