@@ -12,6 +12,8 @@
 
 const TCHAR: u8 = 1;
 const OCTET: u8 = 2;
+const TS_KEY: u8 = 4;
+const TS_VALUE: u8 = 8;
 
 static TABLE: [u8; 256] = table();
 
@@ -39,7 +41,15 @@ const fn table() -> [u8; 256] {
                     | b'~'
             );
         let octet = matches!(c, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
-        t[b] = (if tchar { TCHAR } else { 0 }) | (if octet { OCTET } else { 0 });
+        let ts_key = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@');
+        // tracestate `chr`: SP or nblk-chr (printable ASCII but `,` and `=`).
+        let ts_value = matches!(c, 0x20..=0x2B | 0x2D..=0x3C | 0x3E..=0x7E);
+        t[b] = (if tchar { TCHAR } else { 0 })
+            | (if octet { OCTET } else { 0 })
+            | (if ts_key { TS_KEY } else { 0 })
+            | (if ts_value { TS_VALUE } else { 0 });
         b += 1;
     }
     t
@@ -55,6 +65,36 @@ pub fn is_tchar(b: u8) -> bool {
 #[inline]
 pub fn is_baggage_octet(b: u8) -> bool {
     TABLE[b as usize] & OCTET != 0
+}
+
+/// A tracestate key character after the first: `lcalpha / DIGIT / _-*/@`.
+#[inline]
+pub fn is_tracestate_key(b: u8) -> bool {
+    TABLE[b as usize] & TS_KEY != 0
+}
+
+/// A tracestate value character (`chr`): SP or printable ASCII but `,` `=`.
+#[inline]
+pub fn is_tracestate_value(b: u8) -> bool {
+    TABLE[b as usize] & TS_VALUE != 0
+}
+
+/// Whether every byte of `bytes` has `class`, without a branch per byte.
+#[inline]
+fn all(bytes: &[u8], class: u8) -> bool {
+    bytes.iter().fold(class, |acc, &b| acc & TABLE[b as usize]) == class
+}
+
+/// Whether every byte is a tracestate key character.
+#[inline]
+pub fn all_tracestate_key(bytes: &[u8]) -> bool {
+    all(bytes, TS_KEY)
+}
+
+/// Whether every byte is a tracestate value character.
+#[inline]
+pub fn all_tracestate_value(bytes: &[u8]) -> bool {
+    all(bytes, TS_VALUE)
 }
 
 /// Length of the leading run of tchars.
@@ -184,6 +224,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn tracestate_classes_match_the_grammar() {
+        for b in 0..=255u8 {
+            let key = b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b);
+            assert_eq!(is_tracestate_key(b), key, "{b:#04x}");
+            assert_eq!(all_tracestate_key(&[b'a', b, b'z']), key, "{b:#04x}");
+            let value = b == b' ' || ((0x21..=0x7E).contains(&b) && b != b',' && b != b'=');
+            assert_eq!(is_tracestate_value(b), value, "{b:#04x}");
+            assert_eq!(all_tracestate_value(&[b'v', b]), value, "{b:#04x}");
+        }
+        assert!(all_tracestate_key(b"") && all_tracestate_value(b""));
     }
 
     #[test]

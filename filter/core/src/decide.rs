@@ -456,7 +456,11 @@ impl Router {
 
     fn find_key(&self, value: &Value<'_>) -> Option<u32> {
         let mut h = Hasher::new(self.keys.seed());
-        value.bytes().for_each(|b| h.byte(b));
+        if value.is_plain() {
+            h.bytes(value.raw());
+        } else {
+            value.bytes().for_each(|b| h.byte(b));
+        }
         self.keys.find(h.finish(), |id| {
             value.eq_bytes(self.key_names[id as usize].as_bytes())
         })

@@ -17,12 +17,15 @@
 //! - The header is valid or it is not: one bad member, a 33rd member or a
 //!   duplicate key discards the whole tracestate, as the spec and most
 //!   implementations do. Values are compared literally (no percent-decoding).
-//! - Parsing stops at the 33rd member, so the work is bounded.
+//! - Parsing stops at the 33rd member, so the work is bounded, and
+//!   duplicate keys are found in one pass (hashed, not compared pairwise).
 //!
 //! Never allocates (members live in a fixed array); never panics.
 
 use core::fmt;
 
+use crate::class;
+use crate::hash::Hasher;
 use crate::lines::elements;
 
 /// At most this many members.
@@ -97,15 +100,26 @@ impl<'h> TraceState<'h> {
             members: [Member::default(); MAX_MEMBERS],
             len: 0,
         };
+        // Duplicate keys in one pass: a 64-slot open-addressed set of key
+        // hashes (member index + 1; 0 is empty) on the stack; keys are
+        // compared only when their hashes collide.
+        let mut seen = [0u8; 2 * MAX_MEMBERS];
         for element in elements(lines, usize::MAX) {
             let len = state.len as usize;
             if len == MAX_MEMBERS {
                 return Err(Invalid::TooManyMembers);
             }
             let member = parse_member(element.bytes)?;
-            if state.members[..len].iter().any(|m| m.key == member.key) {
-                return Err(Invalid::DuplicateKey);
+            let mut h = Hasher::new(0);
+            h.bytes(member.key);
+            let mut slot = h.finish() as usize % seen.len();
+            while seen[slot] != 0 {
+                if state.members[seen[slot] as usize - 1].key == member.key {
+                    return Err(Invalid::DuplicateKey);
+                }
+                slot = (slot + 1) % seen.len();
             }
+            seen[slot] = (len + 1) as u8;
             state.members[len] = member;
             state.len += 1;
         }
@@ -145,19 +159,16 @@ pub fn is_key(key: &[u8]) -> bool {
         Some((&first, rest)) => {
             key.len() <= MAX_KEY
                 && (first.is_ascii_lowercase() || first.is_ascii_digit())
-                && rest
-                    .iter()
-                    .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b))
+                && class::all_tracestate_key(rest)
         }
         None => false,
     }
 }
 
 fn is_value(value: &[u8]) -> bool {
-    let nblk = |b: u8| matches!(b, 0x21..=0x2B | 0x2D..=0x3C | 0x3E..=0x7E);
-    match value.split_last() {
-        Some((&last, rest)) => {
-            value.len() <= MAX_VALUE && nblk(last) && rest.iter().all(|&b| b == b' ' || nblk(b))
+    match value.last() {
+        Some(&last) => {
+            value.len() <= MAX_VALUE && last != b' ' && class::all_tracestate_value(value)
         }
         None => false,
     }
