@@ -5,8 +5,7 @@
 //! that arbitrary headers never break the host.
 //!
 //! Modules are built once per test binary (see `support/wasm.rs`). The
-//! per-hop timing is an `#[ignore]`d test that only prints; run it with
-//! `cargo test --release -p laneway-simulator --test host -- --ignored --nocapture`.
+//! per-request cost is measured by the criterion bench `benches/benches/wasm.rs`.
 
 #[path = "../../filter/core/tests/support/corpus.rs"]
 mod corpus;
@@ -1160,95 +1159,6 @@ proptest! {
         prop_assert!(well_formed(&hop.request_headers).is_ok());
         prop_assert!(hop.request_headers.get(":authority").is_some());
     }
-}
-
-// Per-hop cost (prints only; run in release).
-
-/// The best of five batches, per hop: the machine may be shared.
-fn time_hops(vm: &mut Vm, hop: &Hop, n: u32) -> Duration {
-    let mut scratch = hop.clone();
-    let mut run = |count: u32| {
-        let started = Instant::now();
-        for _ in 0..count {
-            scratch.request_headers.copy_from(&hop.request_headers);
-            scratch.response_headers.copy_from(&hop.response_headers);
-            std::hint::black_box(vm.request(&mut scratch).unwrap());
-        }
-        started.elapsed() / count
-    };
-    run(1000);
-    (0..5).map(|_| run(n / 5)).min().unwrap()
-}
-
-#[test]
-#[ignore = "timing: run in release with --ignored --nocapture"]
-fn laneway_filter_per_hop_cost() {
-    let n = 200_000;
-    let filter = wasm::build("laneway-filter");
-    let mut fork = request("location:8083", "/config?nonse=0.1");
-    fork.request_headers
-        .add("baggage", "sd-routing-key=qwblp48fpmb30");
-    fork.request_headers.add("user-agent", "hotrod");
-    let mut baseline = request("location:8083", "/config?nonse=0.1");
-    baseline.request_headers.add("user-agent", "hotrod");
-    let perf_map = std::env::var_os("LANEWAY_PERF_MAP").is_some();
-    let empty = Plugin::load_with(
-        &wasm::build("laneway-empty-filter"),
-        &LoadOptions::default(),
-    )
-    .unwrap();
-    let mut vm = empty.vm(&HostOptions::default()).unwrap();
-    let floor = time_hops(&mut vm, &fork, n);
-    println!("empty filter (the lifecycle's floor): {floor:?}/hop");
-    let mut vm = laneway_vm(FORK_CONFIG).unwrap();
-    let started = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(vm.guest_allocations());
-    }
-    println!(
-        "one guest call (laneway_guest_allocations): {:?}",
-        started.elapsed() / n
-    );
-    // The same call into a bare WAT export: without the filter's
-    // wasi-libc command wrappers (`__wasm_call_ctors`/`__wasm_call_dtors`
-    // around every export of a module that has no `_initialize`).
-    let bare = load(&module(
-        "",
-        r#"(func (export "laneway_guest_allocations") (result i64) (i64.const 7))"#,
-    ));
-    let mut vm = bare.vm(&HostOptions::default()).unwrap();
-    let started = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(vm.guest_allocations());
-    }
-    println!(
-        "one guest call (bare WAT export): {:?}",
-        started.elapsed() / n
-    );
-    for interruption in [Interruption::Epoch, Interruption::Fuel] {
-        let load = LoadOptions {
-            interruption,
-            perf_map,
-        };
-        let plugin = Plugin::load_with(&filter, &load).unwrap();
-        for count in [true, false] {
-            let mut vm = plugin
-                .vm(&HostOptions {
-                    plugin_config: FORK_CONFIG.as_bytes().to_vec(),
-                    count_guest_allocations: count,
-                    ..HostOptions::default()
-                })
-                .unwrap();
-            let f = time_hops(&mut vm, &fork, n);
-            let b = time_hops(&mut vm, &baseline, n);
-            println!(
-                "laneway {interruption:?} count_guest_allocations={count}: fork {f:?}/hop, no-key {b:?}/hop"
-            );
-        }
-    }
-    let mut vm = stamp().vm(&stamp_options("stamp=bench")).unwrap();
-    let s = time_hops(&mut vm, &request("location:8083", "/config"), n / 4);
-    println!("stamp Epoch: {s:?}/hop");
 }
 
 #[test]
