@@ -30,8 +30,14 @@ use laneway_sim::envoy::bootstrap::{self, Filter, Route, Sidecar, Target, Virtua
 use laneway_sim::envoy::{Envoy, Options, client};
 use serde_json::json;
 
-/// The sandbox whose fork the tagged requests of the mix reach.
+/// The sandbox whose fork the tagged requests of the mix reach. The mix is
+/// byte-for-byte the same in every setup; instead, each setup places this
+/// sandbox in the *middle* of its list ([`sandbox_key`]), the average
+/// position of a random sandbox. Envoy tries regex routes in order, so a
+/// tagged request pays for the routes before its own; at the front it would
+/// flatter the regex setups.
 pub const HIT_KEY: &str = "sbx-000005";
+const HIT_INDEX: usize = 5;
 
 /// One setup under load.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,6 +79,18 @@ impl Setup {
 /// Sandbox key number `i`.
 pub fn key(i: usize) -> String {
     format!("sbx-{i:06}")
+}
+
+/// The key of the sandbox at position `i` of a setup with `n` sandboxes:
+/// [`key`]`(i)`, except that [`HIT_KEY`] trades places with position `n / 2`.
+pub fn sandbox_key(n: usize, i: usize) -> String {
+    let middle = n / 2;
+    key(match i {
+        _ if n <= HIT_INDEX => i,
+        _ if i == middle => HIT_INDEX,
+        HIT_INDEX => middle,
+        _ => i,
+    })
 }
 
 /// One request of the mix: a description, its header lines, and whether it
@@ -125,8 +143,8 @@ pub fn mix() -> Vec<MixRequest> {
 const SERVICE: &str = "location";
 const AUTHORITY: &str = "location:8083";
 
-fn fork_host(i: usize) -> String {
-    format!("{SERVICE}-{}", key(i))
+fn fork_host(k: &str) -> String {
+    format!("{SERVICE}-{k}")
 }
 
 fn fork_body(k: &str) -> String {
@@ -145,7 +163,10 @@ pub fn seed_regex(k: &str) -> String {
 /// The Laneway plugin configuration for `n` forks.
 pub fn laneway_config(n: usize) -> String {
     let sandboxes: Vec<_> = (0..n)
-        .map(|i| json!({"key": key(i), "forks": [{"service": SERVICE, "destination": fork_host(i)}]}))
+        .map(|i| {
+            let k = sandbox_key(n, i);
+            json!({"key": k, "forks": [{"service": SERVICE, "destination": fork_host(&k)}]})
+        })
         .collect();
     json!({"version": 1, "sandboxes": sandboxes}).to_string()
 }
@@ -161,7 +182,7 @@ pub fn bootstrap_for(
     let mut routes = Vec::new();
     if let Setup::Regex(n) = setup {
         for i in 0..*n {
-            let k = key(i);
+            let k = sandbox_key(*n, i);
             for header in ["baggage", "tracestate"] {
                 routes.push(Route {
                     header_regexes: vec![(header.to_owned(), seed_regex(&k))],
@@ -180,8 +201,10 @@ pub fn bootstrap_for(
     }];
     // Every fork is a service of its own, with its own virtual host, as in
     // Istio; regex setups route to it by header, Laneway by authority.
-    virtual_hosts
-        .extend((0..n).map(|i| VirtualHost::to(&fork_host(i), Target::Direct(fork_body(&key(i))))));
+    virtual_hosts.extend((0..n).map(|i| {
+        let k = sandbox_key(n, i);
+        VirtualHost::to(&fork_host(&k), Target::Direct(fork_body(&k)))
+    }));
     let filter = match setup {
         Setup::Plain | Setup::Regex(_) => Filter::None,
         Setup::Empty => Filter::Wasm {
@@ -494,6 +517,28 @@ mod tests {
             ["route_config"]["virtual_hosts"];
         assert_eq!(vhosts[0]["routes"].as_array().unwrap().len(), 2 * 10 + 1);
         assert_eq!(vhosts.as_array().unwrap().len(), 1 + 10);
+    }
+
+    #[test]
+    fn the_tagged_sandbox_sits_in_the_middle_of_every_list() {
+        for n in [6, 10, 1000, 10_000] {
+            let keys: Vec<_> = (0..n).map(|i| sandbox_key(n, i)).collect();
+            assert_eq!(keys[n / 2], HIT_KEY, "n = {n}");
+            let mut sorted = keys.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted, (0..n).map(key).collect::<Vec<_>>(), "a permutation");
+        }
+        let b = bootstrap_for(&Setup::Regex(1000), Path::new("l"), Path::new("e"), "");
+        let routes = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+            ["route_config"]["virtual_hosts"][0]["routes"];
+        let first_hit = routes
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|r| r.to_string().contains(HIT_KEY))
+            .unwrap();
+        assert_eq!(first_hit, 2 * 500, "two routes per sandbox before it");
     }
 
     #[test]
