@@ -152,12 +152,15 @@ fn act(router: &Router, metrics: &Metrics, authority: &[u8], verdict: &Verdict<'
     }
 }
 
-/// Room for `decision=... key="..." fork=...` with every key byte escaped.
-const STATE_BYTES: usize = 64 + 2 * KEY_TEXT + 320;
+/// Room for `decision=... key="..." fork=...` with every key byte escaped
+/// (at most four bytes each, `\xHH`).
+const STATE_BYTES: usize = 64 + 4 * KEY_TEXT + 320;
 
 /// Writes the filter state as logfmt: `decision=fork key=K fork=HOST:PORT`.
-/// The key is quoted (with `\"` and `\\` escaped) unless it is only
-/// letters, digits and `-._~`, so a crafted key cannot forge a field.
+/// The key is quoted (with `\"` and `\\` escaped, and control characters
+/// written `\xHH`) unless it is only letters, digits and `-._~`, so a
+/// crafted key (`%0A`, `%22`) can forge neither a field nor an access-log
+/// line.
 fn filter_state(out: &mut [u8], verdict: &Verdict<'_>, key: &[u8], fork: Option<&[u8]>) -> usize {
     let mut n = 0;
     let mut put = |b: &[u8]| {
@@ -183,8 +186,18 @@ fn filter_state(out: &mut [u8], verdict: &Verdict<'_>, key: &[u8], fork: Option<
             for &c in key {
                 if c == b'"' || c == b'\\' {
                     put(b"\\");
+                    put(&[c]);
+                } else if c < 0x20 || c == 0x7f {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    put(&[
+                        b'\\',
+                        b'x',
+                        HEX[usize::from(c >> 4)],
+                        HEX[usize::from(c & 15)],
+                    ]);
+                } else {
+                    put(&[c]);
                 }
-                put(&[c]);
             }
             put(b"\"");
         }

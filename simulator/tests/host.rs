@@ -1178,3 +1178,17 @@ fn a_crafted_key_cannot_forge_a_filter_state_field() {
         Some("location:8083")
     );
 }
+
+#[test]
+fn a_crafted_key_cannot_forge_an_access_log_line() {
+    let mut vm = laneway_vm(FORK_CONFIG).unwrap();
+    let mut hop = request("location:8083", "/");
+    // Decodes to: k<LF>decision=fork<CR><DEL><TAB>
+    hop.request_headers
+        .add("baggage", "sd-routing-key=k%0Adecision=fork%0D%7F%09");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert_eq!(
+        text(outcome.properties.get("laneway")),
+        Some(r#"decision=unknown_key key="k\x0adecision=fork\x0d\x7f\x09""#)
+    );
+}
