@@ -324,6 +324,47 @@ fn resolve(scenario: &Scenario, e: &Expect) -> Resolved {
     }
 }
 
+/// What every worker of one scenario reads, computed once: each traffic
+/// group's expectations resolved to ids and its entry header lines, and the
+/// config swaps in order of the request they happen at.
+struct Prepared<'s> {
+    resolved: Vec<Resolved>,
+    entry_lines: Vec<(Vec<&'s str>, Vec<&'s str>)>,
+    swaps: Vec<(u64, &'s str)>,
+}
+
+impl<'s> Prepared<'s> {
+    fn new(scenario: &'s Scenario) -> Prepared<'s> {
+        let mut swaps: Vec<(u64, &str)> = scenario
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::ConfigSwap { at, config } => Some((*at, config.as_str())),
+                _ => None,
+            })
+            .collect();
+        swaps.sort_by_key(|s| s.0);
+        Prepared {
+            resolved: scenario
+                .traffic
+                .iter()
+                .map(|t| resolve(scenario, &t.expect))
+                .collect(),
+            entry_lines: scenario
+                .traffic
+                .iter()
+                .map(|t| {
+                    (
+                        t.headers.baggage.iter().map(String::as_str).collect(),
+                        t.headers.tracestate.iter().map(String::as_str).collect(),
+                    )
+                })
+                .collect(),
+            swaps,
+        }
+    }
+}
+
 struct Worker<'s> {
     scenario: &'s Scenario,
     resolved: &'s [Resolved],
@@ -903,30 +944,7 @@ pub fn replay(
     options: &Options,
 ) -> Result<Report, ReplayError> {
     let started = Instant::now();
-    let resolved: Vec<Resolved> = scenario
-        .traffic
-        .iter()
-        .map(|t| resolve(scenario, &t.expect))
-        .collect();
-    let entry_lines: Vec<(Vec<&str>, Vec<&str>)> = scenario
-        .traffic
-        .iter()
-        .map(|t| {
-            (
-                t.headers.baggage.iter().map(String::as_str).collect(),
-                t.headers.tracestate.iter().map(String::as_str).collect(),
-            )
-        })
-        .collect();
-    let mut swaps: Vec<(u64, &str)> = scenario
-        .faults
-        .iter()
-        .filter_map(|f| match f {
-            Fault::ConfigSwap { at, config } => Some((*at, config.as_str())),
-            _ => None,
-        })
-        .collect();
-    swaps.sort_by_key(|s| s.0);
+    let prepared = Prepared::new(scenario);
     let total = scenario.requests;
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
@@ -946,14 +964,14 @@ pub fn replay(
                         .map_err(|e| ReplayError(format!("invalid plugin configuration: {e}")))?;
                     let mut w = Worker {
                         scenario,
-                        resolved: &resolved,
-                        entry_lines: &entry_lines,
+                        resolved: &prepared.resolved,
+                        entry_lines: &prepared.entry_lines,
                         wasm,
                         native,
                         wasm_out: HopDecision::default(),
                         native_out: HopDecision::default(),
                         epoch: 0,
-                        swaps: &swaps,
+                        swaps: &prepared.swaps,
                         path: Vec::new(),
                         misses: Vec::new(),
                         agg: Agg::new(groups),
@@ -1218,40 +1236,17 @@ pub fn explain(
         .iter()
         .position(|x| std::ptr::eq(x, t))
         .unwrap_or(0);
-    let resolved: Vec<Resolved> = scenario
-        .traffic
-        .iter()
-        .map(|t| resolve(scenario, &t.expect))
-        .collect();
-    let entry_lines: Vec<(Vec<&str>, Vec<&str>)> = scenario
-        .traffic
-        .iter()
-        .map(|t| {
-            (
-                t.headers.baggage.iter().map(String::as_str).collect(),
-                t.headers.tracestate.iter().map(String::as_str).collect(),
-            )
-        })
-        .collect();
-    let mut swaps: Vec<(u64, &str)> = scenario
-        .faults
-        .iter()
-        .filter_map(|f| match f {
-            Fault::ConfigSwap { at, config } => Some((*at, config.as_str())),
-            _ => None,
-        })
-        .collect();
-    swaps.sort_by_key(|s| s.0);
+    let prepared = Prepared::new(scenario);
     let mut w = Worker {
         scenario,
-        resolved: &resolved,
-        entry_lines: &entry_lines,
+        resolved: &prepared.resolved,
+        entry_lines: &prepared.entry_lines,
         wasm: WasmDecider::new(plugin, &scenario.config).map_err(ReplayError)?,
         native: NativeDecider::new(&scenario.config).map_err(ReplayError)?,
         wasm_out: HopDecision::default(),
         native_out: HopDecision::default(),
         epoch: 0,
-        swaps: &swaps,
+        swaps: &prepared.swaps,
         path: Vec::new(),
         misses: Vec::new(),
         agg: Agg::new(scenario.traffic.len()),
