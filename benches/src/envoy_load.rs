@@ -171,13 +171,12 @@ pub fn laneway_config(n: usize) -> String {
     json!({"version": 1, "sandboxes": sandboxes}).to_string()
 }
 
-/// The bootstrap for one setup.
-pub fn bootstrap_for(
-    setup: &Setup,
-    laneway: &Path,
-    empty: &Path,
-    config: &str,
-) -> serde_json::Value {
+/// The bootstrap for one setup, with its Laneway configuration if any.
+pub fn bootstrap_for(setup: &Setup, laneway: &Path, empty: &Path) -> serde_json::Value {
+    let config = match setup {
+        Setup::Laneway(n) => laneway_config(*n),
+        _ => String::new(),
+    };
     let n = setup.forks();
     let mut routes = Vec::new();
     if let Setup::Regex(n) = setup {
@@ -213,7 +212,7 @@ pub fn bootstrap_for(
         },
         Setup::Laneway(_) => Filter::Wasm {
             module: laneway,
-            configuration: config,
+            configuration: &config,
         },
     };
     bootstrap::sidecar(&Sidecar {
@@ -399,11 +398,7 @@ pub fn run(
     let mut all: Vec<Vec<Measured>> = vec![Vec::new(); setups.len()];
     for round in 1..=load.rounds.max(1) {
         for (i, setup) in setups.iter().enumerate() {
-            let config = match setup {
-                Setup::Laneway(n) => laneway_config(*n),
-                _ => String::new(),
-            };
-            let bootstrap = bootstrap_for(setup, laneway, empty, &config);
+            let bootstrap = bootstrap_for(setup, laneway, empty);
             let envoy = Envoy::start_with(
                 &bootstrap,
                 &Options {
@@ -507,12 +502,7 @@ mod tests {
 
     #[test]
     fn regex_setup_has_two_routes_per_sandbox() {
-        let b = bootstrap_for(
-            &Setup::Regex(10),
-            Path::new("l.wasm"),
-            Path::new("e.wasm"),
-            "",
-        );
+        let b = bootstrap_for(&Setup::Regex(10), Path::new("l.wasm"), Path::new("e.wasm"));
         let vhosts = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
             ["route_config"]["virtual_hosts"];
         assert_eq!(vhosts[0]["routes"].as_array().unwrap().len(), 2 * 10 + 1);
@@ -529,7 +519,7 @@ mod tests {
             sorted.dedup();
             assert_eq!(sorted, (0..n).map(key).collect::<Vec<_>>(), "a permutation");
         }
-        let b = bootstrap_for(&Setup::Regex(1000), Path::new("l"), Path::new("e"), "");
+        let b = bootstrap_for(&Setup::Regex(1000), Path::new("l"), Path::new("e"));
         let routes = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
             ["route_config"]["virtual_hosts"][0]["routes"];
         let first_hit = routes
@@ -659,11 +649,7 @@ pub fn instructions(
         ));
         let _ = std::fs::remove_dir_all(&cg);
         std::fs::create_dir_all(&cg)?;
-        let config = match setup {
-            Setup::Laneway(n) => laneway_config(*n),
-            _ => String::new(),
-        };
-        let bootstrap = bootstrap_for(setup, laneway, empty, &config);
+        let bootstrap = bootstrap_for(setup, laneway, empty);
         let envoy = Envoy::start_with(
             &bootstrap,
             &Options {
