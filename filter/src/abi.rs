@@ -1,171 +1,29 @@
-//! The proxy-wasm ABI 0.2.1 host functions Laneway uses, and safe wrappers.
+//! Safe wrappers over the proxy-wasm ABI 0.2.1 host functions the filter
+//! calls. The functions themselves, their names and signatures, are
+//! declared once in `proxy-wasm-abi` (shared with the simulator's host);
+//! on native builds (clippy, docs) they answer `Unimplemented`.
 //!
-//! Host functions return a `WasmResult`; the wrappers turn anything but
-//! `Ok` into a [`Status`] and never panic. Buffers the host fills are
-//! allocated by the host through [`proxy_on_memory_allocate`] and owned
-//! here by [`HostBytes`], which frees them on drop: the only heap memory
-//! the request path touches.
+//! Every wrapper turns a status other than `Ok` into an `Err` and never
+//! panics. Buffers the host fills are allocated by the host through
+//! [`proxy_on_memory_allocate`] and owned here by [`HostBytes`], which frees
+//! them on drop: the only heap memory the request path touches.
 
 use std::ptr::null_mut;
 
-/// A `WasmResult` other than `Ok`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Status(pub u32);
+pub use proxy_wasm_abi::{Action, LogLevel, MetricKind, Status};
+use proxy_wasm_abi::{BufferType, MapType};
 
-pub const NOT_FOUND: Status = Status(1);
-
-/// `proxy_log` levels.
-#[derive(Clone, Copy)]
-#[repr(u32)]
+/// Every ABI host function; the linker keeps only those called.
 #[allow(dead_code)]
-pub enum LogLevel {
-    Trace = 0,
-    Debug = 1,
-    Info = 2,
-    Warn = 3,
-    Error = 4,
-    Critical = 5,
+mod host {
+    proxy_wasm_abi::declare_host_functions!();
 }
-
-/// Header map types.
-pub const REQUEST_HEADERS: u32 = 0;
-/// Buffer types.
-pub const PLUGIN_CONFIGURATION: u32 = 7;
-/// Metric types.
-pub const COUNTER: u32 = 0;
-pub const GAUGE: u32 = 1;
-/// `proxy_on_request_headers` actions.
-pub const CONTINUE: u32 = 0;
-pub const PAUSE: u32 = 1;
-
-#[cfg(target_arch = "wasm32")]
-#[link(wasm_import_module = "env")]
-unsafe extern "C" {
-    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
-    fn proxy_get_buffer_bytes(
-        buffer_type: u32,
-        start: usize,
-        max_size: usize,
-        return_data: *mut *mut u8,
-        return_size: *mut usize,
-    ) -> u32;
-    fn proxy_get_header_map_value(
-        map_type: u32,
-        key_data: *const u8,
-        key_size: usize,
-        return_data: *mut *mut u8,
-        return_size: *mut usize,
-    ) -> u32;
-    fn proxy_get_header_map_pairs(
-        map_type: u32,
-        return_data: *mut *mut u8,
-        return_size: *mut usize,
-    ) -> u32;
-    fn proxy_replace_header_map_value(
-        map_type: u32,
-        key_data: *const u8,
-        key_size: usize,
-        value_data: *const u8,
-        value_size: usize,
-    ) -> u32;
-    fn proxy_send_local_response(
-        status_code: u32,
-        details_data: *const u8,
-        details_size: usize,
-        body_data: *const u8,
-        body_size: usize,
-        headers_data: *const u8,
-        headers_size: usize,
-        grpc_status: i32,
-    ) -> u32;
-    fn proxy_define_metric(
-        metric_type: u32,
-        name_data: *const u8,
-        name_size: usize,
-        return_id: *mut u32,
-    ) -> u32;
-    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
-    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
-    fn proxy_set_property(
-        path_data: *const u8,
-        path_size: usize,
-        value_data: *const u8,
-        value_size: usize,
-    ) -> u32;
-}
-
-/// Native builds (clippy, docs) get stand-ins that report `Unimplemented`;
-/// the filter only ever runs as wasm.
-#[cfg(not(target_arch = "wasm32"))]
-#[allow(clippy::too_many_arguments)]
-mod native {
-    const UNIMPLEMENTED: u32 = 12;
-    pub unsafe fn proxy_log(_: u32, _: *const u8, _: usize) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_get_buffer_bytes(
-        _: u32,
-        _: usize,
-        _: usize,
-        _: *mut *mut u8,
-        _: *mut usize,
-    ) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_get_header_map_value(
-        _: u32,
-        _: *const u8,
-        _: usize,
-        _: *mut *mut u8,
-        _: *mut usize,
-    ) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_get_header_map_pairs(_: u32, _: *mut *mut u8, _: *mut usize) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_replace_header_map_value(
-        _: u32,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-    ) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_send_local_response(
-        _: u32,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-        _: *const u8,
-        _: usize,
-        _: i32,
-    ) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_define_metric(_: u32, _: *const u8, _: usize, _: *mut u32) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_increment_metric(_: u32, _: i64) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_record_metric(_: u32, _: u64) -> u32 {
-        UNIMPLEMENTED
-    }
-    pub unsafe fn proxy_set_property(_: *const u8, _: usize, _: *const u8, _: usize) -> u32 {
-        UNIMPLEMENTED
-    }
-}
-#[cfg(not(target_arch = "wasm32"))]
-use native::*;
 
 fn check(result: u32) -> Result<(), Status> {
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(Status(result))
+    match Status::from_u32(result) {
+        Some(Status::Ok) => Ok(()),
+        Some(status) => Err(status),
+        None => Err(Status::InternalFailure),
     }
 }
 
@@ -220,34 +78,54 @@ fn filled(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Result<HostByte
 }
 
 pub fn log(level: LogLevel, message: &str) {
-    // SAFETY: pointer and length describe `message`.
-    unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
+    // SAFETY: pointer and length describe `message`, alive for the call.
+    unsafe { host::proxy_log(level as u32, message.as_ptr(), message.len()) };
 }
 
 pub fn plugin_configuration(size: usize) -> Result<HostBytes, Status> {
-    filled(|data, len| unsafe { proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, data, len) })
+    filled(|data, len| {
+        // SAFETY: `data` and `len` point at the fields of a live
+        // `HostBytes`, which the host fills with a block it allocated.
+        unsafe {
+            host::proxy_get_buffer_bytes(BufferType::PluginConfiguration as u32, 0, size, data, len)
+        }
+    })
 }
 
 /// The first value of a request header; `Ok(None)` when absent.
 pub fn request_header(name: &[u8]) -> Result<Option<HostBytes>, Status> {
-    match filled(|data, len| unsafe {
-        proxy_get_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len(), data, len)
-    }) {
+    let found = filled(|data, len| {
+        // SAFETY: `name` is alive for the call; `data` and `len` as above.
+        unsafe {
+            host::proxy_get_header_map_value(
+                MapType::RequestHeaders as u32,
+                name.as_ptr(),
+                name.len(),
+                data,
+                len,
+            )
+        }
+    });
+    match found {
         Ok(bytes) => Ok(Some(bytes)),
-        Err(NOT_FOUND) => Ok(None),
+        Err(Status::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }
 
 /// All request headers, in the pairs serialization.
 pub fn request_header_pairs() -> Result<HostBytes, Status> {
-    filled(|data, len| unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, data, len) })
+    filled(|data, len| {
+        // SAFETY: `data` and `len` point at the fields of a live `HostBytes`.
+        unsafe { host::proxy_get_header_map_pairs(MapType::RequestHeaders as u32, data, len) }
+    })
 }
 
 pub fn replace_request_header(name: &[u8], value: &[u8]) -> Result<(), Status> {
+    // SAFETY: both slices are alive for the call; the host only reads them.
     check(unsafe {
-        proxy_replace_header_map_value(
-            REQUEST_HEADERS,
+        host::proxy_replace_header_map_value(
+            MapType::RequestHeaders as u32,
             name.as_ptr(),
             name.len(),
             value.as_ptr(),
@@ -262,8 +140,9 @@ pub fn send_local_response(
     body: &[u8],
     header_pairs: &[u8],
 ) -> Result<(), Status> {
+    // SAFETY: every slice is alive for the call; the host only reads them.
     check(unsafe {
-        proxy_send_local_response(
+        host::proxy_send_local_response(
             status,
             details.as_ptr(),
             details.len(),
@@ -276,20 +155,27 @@ pub fn send_local_response(
     })
 }
 
-pub fn define_metric(kind: u32, name: &str) -> Result<u32, Status> {
+pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
     let mut id = 0;
-    check(unsafe { proxy_define_metric(kind, name.as_ptr(), name.len(), &mut id) })?;
+    // SAFETY: `name` is alive for the call; `id` is a live local the host
+    // writes one u32 into.
+    check(unsafe { host::proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
     Ok(id)
 }
 
 pub fn increment_metric(id: u32, by: i64) -> Result<(), Status> {
-    check(unsafe { proxy_increment_metric(id, by) })
+    // SAFETY: no pointers.
+    check(unsafe { host::proxy_increment_metric(id, by) })
 }
 
 pub fn record_metric(id: u32, value: u64) -> Result<(), Status> {
-    check(unsafe { proxy_record_metric(id, value) })
+    // SAFETY: no pointers.
+    check(unsafe { host::proxy_record_metric(id, value) })
 }
 
 pub fn set_property(path: &[u8], value: &[u8]) -> Result<(), Status> {
-    check(unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) })
+    // SAFETY: both slices are alive for the call; the host only reads them.
+    check(unsafe {
+        host::proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len())
+    })
 }

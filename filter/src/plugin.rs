@@ -15,13 +15,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use laneway_core::{Decision, Router};
+use laneway_core::{Reason, Router};
 
 use crate::abi::{self, LogLevel};
 
 /// Metric ids, defined once per VM.
 pub struct Metrics {
-    pub decisions: [Option<u32>; 7],
+    pub decisions: [Option<u32>; Reason::ALL.len()],
     pub baggage_invalid_members: Option<u32>,
     pub baggage_over_limit: Option<u32>,
     pub tracestate_discarded: Option<u32>,
@@ -33,10 +33,10 @@ pub struct Metrics {
 
 impl Metrics {
     fn define() -> Metrics {
-        let counter = |name: &str| abi::define_metric(abi::COUNTER, name).ok();
-        let gauge = |name: &str| abi::define_metric(abi::GAUGE, name).ok();
-        let mut decisions = [None; 7];
-        for (slot, reason) in decisions.iter_mut().zip(Decision::REASONS) {
+        let counter = |name: &str| abi::define_metric(abi::MetricKind::Counter, name).ok();
+        let gauge = |name: &str| abi::define_metric(abi::MetricKind::Gauge, name).ok();
+        let mut decisions = [None; Reason::ALL.len()];
+        for (slot, reason) in decisions.iter_mut().zip(Reason::ALL) {
             *slot = counter(&format!("laneway.decision.{reason}"));
         }
         Metrics {
@@ -144,8 +144,7 @@ pub extern "C" fn proxy_on_configure(root_id: u32, size: usize) -> u32 {
             Err(e) => Err(format!("the plugin configuration is not UTF-8: {e}")),
         },
         Err(status) => Err(format!(
-            "could not read the plugin configuration (status {})",
-            status.0
+            "could not read the plugin configuration ({status})"
         )),
     };
     STATE.with(|s| {

@@ -7,8 +7,9 @@
 //!    `tracestate` line must be read to find conflicts. `:authority` comes
 //!    from the same buffer.
 //! 3. Decide with [`laneway_core::Router::decide`], count the decision,
-//!    record it as one filter-state entry (`wasm.laneway`, logfmt:
-//!    `decision=fork key=K fork=HOST:PORT`), and act: rewrite `:authority` for a fork
+//!    record it as one filter-state entry (`wasm.laneway`, written by
+//!    [`laneway_core::filter_state`]: `decision=fork key=K fork=HOST:PORT`),
+//!    and act: rewrite `:authority` for a fork
 //!    (ABI 0.2.1 makes Envoy clear the route cache, so the router picks the
 //!    fork's virtual host), answer locally for a rejected key, or leave the
 //!    request alone.
@@ -19,15 +20,14 @@
 //! pairs buffer) sends the request to the baseline unchanged and bumps
 //! `laneway.host_errors`. Never panics.
 
+use laneway_core::authority::MAX_FORK_AUTHORITY;
 use laneway_core::decide::TraceStateStatus;
-use laneway_core::pairs;
-use laneway_core::{Decision, Request, Route, Router, Verdict};
+use laneway_core::filter_state::{self, MAX_ENTRY, MAX_KEY_TEXT};
+use laneway_core::{Decision, Reason, Request, Route, Router, Verdict};
+use proxy_wasm_abi::pairs;
 
 use crate::abi;
 use crate::plugin::{Metrics, with_context};
-
-/// Longest key text written to filter state or a local reply.
-const KEY_TEXT: usize = 256;
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_request_headers(
@@ -38,8 +38,11 @@ pub extern "C" fn proxy_on_request_headers(
     with_context(context_id, |router, metrics| {
         on_request_headers(router, metrics)
     })
-    .unwrap_or(abi::CONTINUE)
+    .unwrap_or(CONTINUE)
 }
+
+const CONTINUE: u32 = abi::Action::Continue as u32;
+const PAUSE: u32 = abi::Action::Pause as u32;
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_response_headers(
@@ -47,7 +50,7 @@ pub extern "C" fn proxy_on_response_headers(
     _headers: usize,
     _end_of_stream: u32,
 ) -> u32 {
-    abi::CONTINUE
+    CONTINUE
 }
 
 fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
@@ -59,14 +62,14 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
     match tagged {
         Ok(true) => {}
         Ok(false) => {
-            Metrics::bump(metrics.decisions[Decision::NoKey.index()], 1);
-            return abi::CONTINUE;
+            Metrics::bump(metrics.decisions[Reason::NoKey.index()], 1);
+            return CONTINUE;
         }
         Err(_) => return host_error(metrics),
     }
     let Some(router) = router else {
         // No good configuration: everything goes to the baseline.
-        return abi::CONTINUE;
+        return CONTINUE;
     };
     let Ok(buffer) = abi::request_header_pairs() else {
         return host_error(metrics);
@@ -97,11 +100,11 @@ fn has_header(name: &[u8]) -> Result<bool, abi::Status> {
 
 fn host_error(metrics: &Metrics) -> u32 {
     Metrics::bump(metrics.host_errors, 1);
-    abi::CONTINUE
+    CONTINUE
 }
 
 fn count(metrics: &Metrics, verdict: &Verdict<'_>) {
-    Metrics::bump(metrics.decisions[verdict.decision.index()], 1);
+    Metrics::bump(metrics.decisions[verdict.decision.reason().index()], 1);
     if verdict.baggage_invalid > 0 {
         Metrics::bump(
             metrics.baggage_invalid_members,
@@ -117,15 +120,12 @@ fn count(metrics: &Metrics, verdict: &Verdict<'_>) {
 }
 
 fn act(router: &Router, metrics: &Metrics, authority: &[u8], verdict: &Verdict<'_>) -> u32 {
-    let mut key_buf = [0u8; KEY_TEXT];
-    let key = match verdict.key {
-        Some(k) => {
-            let (n, _) = k.value.write_decoded(&mut key_buf);
-            &key_buf[..n]
-        }
-        None => &[][..],
-    };
-    let mut fork_buf = [0u8; 320];
+    let mut key_buf = [0u8; MAX_KEY_TEXT];
+    let key = verdict.key.map(|k| {
+        let (n, _) = k.value.write_decoded(&mut key_buf);
+        &key_buf[..n]
+    });
+    let mut fork_buf = [0u8; MAX_FORK_AUTHORITY];
     let fork = match verdict.decision {
         Decision::Fork(id) => match router.fork_authority(id, authority, &mut fork_buf) {
             Some(f) => Some(f),
@@ -136,8 +136,13 @@ fn act(router: &Router, metrics: &Metrics, authority: &[u8], verdict: &Verdict<'
     // One filter-state entry (one host call) per request that had a key or
     // a reason worth logging; `no_key` leaves it absent, as on the fast path.
     if verdict.decision != Decision::NoKey {
-        let mut state = [0u8; STATE_BYTES];
-        let n = filter_state(&mut state, verdict, key, fork);
+        let mut state = [0u8; MAX_ENTRY];
+        let entry = filter_state::Entry {
+            reason: verdict.decision.reason(),
+            key,
+            fork,
+        };
+        let n = filter_state::encode(&entry, &mut state);
         let _ = abi::set_property(b"laneway", &state[..n]);
     }
     match (verdict.decision.route(), fork) {
@@ -145,72 +150,15 @@ fn act(router: &Router, metrics: &Metrics, authority: &[u8], verdict: &Verdict<'
             if abi::replace_request_header(b":authority", fork).is_err() {
                 return host_error(metrics);
             }
-            abi::CONTINUE
+            CONTINUE
         }
-        (Route::Reject, _) => reject(router, metrics, key),
-        _ => abi::CONTINUE,
+        (Route::Reject, _) => reject(router, metrics, key.unwrap_or_default()),
+        _ => CONTINUE,
     }
-}
-
-/// Room for `decision=... key="..." fork=...` with every key byte escaped
-/// (at most four bytes each, `\xHH`).
-const STATE_BYTES: usize = 64 + 4 * KEY_TEXT + 320;
-
-/// Writes the filter state as logfmt: `decision=fork key=K fork=HOST:PORT`.
-/// The key is quoted (with `\"` and `\\` escaped, and control characters
-/// written `\xHH`) unless it is only letters, digits and `-._~`, so a
-/// crafted key (`%0A`, `%22`) can forge neither a field nor an access-log
-/// line.
-fn filter_state(out: &mut [u8], verdict: &Verdict<'_>, key: &[u8], fork: Option<&[u8]>) -> usize {
-    let mut n = 0;
-    let mut put = |b: &[u8]| {
-        for &c in b {
-            if n < out.len() {
-                out[n] = c;
-                n += 1;
-            }
-        }
-    };
-    put(b"decision=");
-    put(verdict.decision.reason().as_bytes());
-    if verdict.key.is_some() {
-        put(b" key=");
-        if !key.is_empty()
-            && key
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || b"-._~".contains(c))
-        {
-            put(key);
-        } else {
-            put(b"\"");
-            for &c in key {
-                if c == b'"' || c == b'\\' {
-                    put(b"\\");
-                    put(&[c]);
-                } else if c < 0x20 || c == 0x7f {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    put(&[
-                        b'\\',
-                        b'x',
-                        HEX[usize::from(c >> 4)],
-                        HEX[usize::from(c & 15)],
-                    ]);
-                } else {
-                    put(&[c]);
-                }
-            }
-            put(b"\"");
-        }
-    }
-    if let Some(f) = fork {
-        put(b" fork=");
-        put(f);
-    }
-    n
 }
 
 fn reject(router: &Router, metrics: &Metrics, key: &[u8]) -> u32 {
-    let mut body = [0u8; KEY_TEXT + 64];
+    let mut body = [0u8; MAX_KEY_TEXT + 64];
     let mut n = 0;
     for part in [&b"routing key "[..], key, b" has no sandbox\n"] {
         body[n..n + part.len()].copy_from_slice(part);
@@ -233,7 +181,7 @@ fn reject(router: &Router, metrics: &Metrics, key: &[u8]) -> u32 {
         &body[..n],
         &headers[..h],
     ) {
-        Ok(()) => abi::PAUSE,
+        Ok(()) => PAUSE,
         Err(_) => host_error(metrics),
     }
 }

@@ -315,13 +315,19 @@ pub fn host_problem(host: &str, port_ok: bool) -> Option<String> {
                 "{host:?} has a port; write the host alone: the port of :authority is ignored when matching"
             ));
         }
+        let digits = !port.is_empty()
+            && port.len() <= authority::MAX_PORT_DIGITS
+            && port.bytes().all(|b| b.is_ascii_digit());
         match port.parse::<u32>() {
-            Ok(p) if (1..=65535).contains(&p) && !port.starts_with('+') => {}
+            Ok(p) if digits && (1..=65535).contains(&p) => {}
             _ => return Some(format!("{host:?} has an invalid port {port:?}")),
         }
     }
-    if name.len() > 253 {
-        return Some(format!("{host:?} is longer than 253 bytes"));
+    if name.len() > authority::MAX_HOST {
+        return Some(format!(
+            "{host:?} is longer than {} bytes",
+            authority::MAX_HOST
+        ));
     }
     for label in name.split('.') {
         let ok = !label.is_empty()

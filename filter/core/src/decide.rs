@@ -94,7 +94,7 @@ pub enum Decision {
 }
 
 /// The three things that can happen to a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Route {
     /// Sent to a fork: `:authority` rewritten.
     Fork,
@@ -115,49 +115,115 @@ impl Route {
     }
 }
 
-impl Decision {
-    /// Every reason, in [`Decision::index`] order.
-    pub const REASONS: [&'static str; 7] = [
-        "fork",
-        "no_key",
-        "no_fork",
-        "unknown_key",
-        "rejected",
-        "conflict",
-        "malformed",
-    ];
+/// Why a request went where it went: the decision without its evidence.
+/// A small `Copy` enum that every part of Laneway passes around (metrics,
+/// the filter-state entry, traces, reports); it becomes text only at an
+/// edge ([`Reason::as_str`]) and is read back only at an edge
+/// ([`Reason::from_name`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Sent to the key's fork of the service.
+    Fork,
+    /// No routing key: baseline.
+    NoKey,
+    /// The key's sandbox does not fork the service: baseline.
+    NoFork,
+    /// No sandbox has the key (policy baseline).
+    UnknownKey,
+    /// No sandbox has the key (policy reject): answered locally.
+    Rejected,
+    /// The key's member has two values: baseline.
+    Conflict,
+    /// No key, and something was malformed or over a limit: baseline.
+    Malformed,
+}
 
-    /// Where the request goes.
-    pub fn route(self) -> Route {
-        match self {
-            Decision::Fork(_) => Route::Fork,
-            Decision::Rejected => Route::Reject,
-            _ => Route::Baseline,
-        }
-    }
+impl Reason {
+    /// Every reason, in [`Reason::index`] order.
+    pub const ALL: [Reason; 7] = [
+        Reason::Fork,
+        Reason::NoKey,
+        Reason::NoFork,
+        Reason::UnknownKey,
+        Reason::Rejected,
+        Reason::Conflict,
+        Reason::Malformed,
+    ];
 
     /// A dense index `0..7`, for counters.
     pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The stable snake_case name: the metric suffix
+    /// (`laneway.decision.<name>`) and the filter state's `decision=`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Decision::Fork(_) => 0,
-            Decision::NoKey => 1,
-            Decision::NoFork => 2,
-            Decision::UnknownKey => 3,
-            Decision::Rejected => 4,
-            Decision::Conflict => 5,
-            Decision::Malformed => 6,
+            Reason::Fork => "fork",
+            Reason::NoKey => "no_key",
+            Reason::NoFork => "no_fork",
+            Reason::UnknownKey => "unknown_key",
+            Reason::Rejected => "rejected",
+            Reason::Conflict => "conflict",
+            Reason::Malformed => "malformed",
         }
     }
 
-    /// The stable snake_case reason: one of [`Decision::REASONS`].
-    pub fn reason(self) -> &'static str {
-        Decision::REASONS[self.index()]
+    /// The reason named `name` ([`Reason::as_str`]'s inverse).
+    pub fn from_name(name: &[u8]) -> Option<Reason> {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str().as_bytes() == name)
+    }
+
+    /// Where a request with this reason goes.
+    pub fn route(self) -> Route {
+        match self {
+            Reason::Fork => Route::Fork,
+            Reason::Rejected => Route::Reject,
+            _ => Route::Baseline,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Route {
+    /// The route named `name` ([`Route::as_str`]'s inverse).
+    pub fn from_name(name: &[u8]) -> Option<Route> {
+        [Route::Fork, Route::Baseline, Route::Reject]
+            .into_iter()
+            .find(|r| r.as_str().as_bytes() == name)
+    }
+}
+
+impl Decision {
+    /// Where the request goes.
+    pub fn route(self) -> Route {
+        self.reason().route()
+    }
+
+    /// Why: the decision without the fork it names.
+    pub fn reason(self) -> Reason {
+        match self {
+            Decision::Fork(_) => Reason::Fork,
+            Decision::NoKey => Reason::NoKey,
+            Decision::NoFork => Reason::NoFork,
+            Decision::UnknownKey => Reason::UnknownKey,
+            Decision::Rejected => Reason::Rejected,
+            Decision::Conflict => Reason::Conflict,
+            Decision::Malformed => Reason::Malformed,
+        }
     }
 }
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.reason())
+        f.write_str(self.reason().as_str())
     }
 }
 
@@ -334,14 +400,18 @@ impl Router {
 
     /// Writes the `:authority` that sends a request for `original` to fork
     /// `id` into `out`: the destination, keeping the original port when the
-    /// destination names none. `None` if `out` is too small.
+    /// destination names none. It always fits: a validated destination host
+    /// is at most [`authority::MAX_HOST`] bytes and a port at most
+    /// [`authority::MAX_PORT_DIGITS`] digits, and [`authority::split`] takes
+    /// no longer port from `original`. `None` only for an id of another
+    /// router.
     pub fn fork_authority<'o>(
         &self,
         id: ForkId,
         original: &[u8],
-        out: &'o mut [u8],
+        out: &'o mut [u8; authority::MAX_FORK_AUTHORITY],
     ) -> Option<&'o [u8]> {
-        let r = &self.routes[id.0 as usize];
+        let r = self.routes.get(id.0 as usize)?;
         let port = if r.destination_has_port {
             None
         } else {

@@ -17,6 +17,10 @@
 //!
 //! Allocation happens only at configure time: [`Config::parse`] and
 //! [`Router::new`] build owned tables once per plugin configuration.
+//!
+//! Contracts the filter shares with the simulator live here, written once:
+//! the [`Reason`] enum, the filter-state codec ([`filter_state`]) and the
+//! longest fork `:authority` ([`authority::MAX_FORK_AUTHORITY`]).
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)] // one justified exception: the SSE2 call in `class`
@@ -29,12 +33,12 @@ pub mod baggage;
 pub mod class;
 pub mod config;
 pub mod decide;
+pub mod filter_state;
 pub mod hash;
 pub mod index;
 pub mod lines;
-pub mod pairs;
 pub mod percent;
 pub mod tracestate;
 
 pub use config::{Config, ConfigError, ConfigErrors, UnknownKeyPolicy};
-pub use decide::{Carrier, Decision, ForkId, Request, Route, Router, RoutingKey, Verdict};
+pub use decide::{Carrier, Decision, ForkId, Reason, Request, Route, Router, RoutingKey, Verdict};

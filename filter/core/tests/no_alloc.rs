@@ -5,8 +5,7 @@
 //! output buffers out of the count: the corpus and routers are built first,
 //! then the counter is read around the request-path work only.
 
-#[path = "support/corpus.rs"]
-mod corpus;
+use laneway_testdata as corpus;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
@@ -21,16 +20,20 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+// SAFETY: every call is passed to `System`; only a counter is added.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: the caller upholds `alloc`'s contract, which is `System`'s.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which is `System`.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: `ptr` came from this allocator, which is `System`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -65,7 +68,7 @@ fn main() {
             )
         })
         .collect();
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; laneway_core::authority::MAX_FORK_AUTHORITY];
     let mut key_buf = [0u8; 256];
 
     let before = allocations();
@@ -96,7 +99,7 @@ fn main() {
         if let Some(key) = verdict.key {
             work += key.value.write_decoded(&mut key_buf).0;
         }
-        work += verdict.decision.reason().len();
+        work += verdict.decision.reason().as_str().len();
     }
     let after = allocations();
     black_box(work);

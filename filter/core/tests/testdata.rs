@@ -4,8 +4,7 @@
 //! only the fields a case gives are checked. Each failure names the file
 //! and the case.
 
-#[path = "support/corpus.rs"]
-mod corpus;
+use laneway_testdata as corpus;
 
 use laneway_core::baggage::{self, Entry};
 use laneway_core::decide::TraceStateStatus;
@@ -160,7 +159,7 @@ fn routing_cases() {
             assert_eq!(d.route().as_str(), r, "{at}: route ({verdict:?})");
         }
         if let Some(r) = &case.reason {
-            assert_eq!(d.reason(), r, "{at}: reason ({verdict:?})");
+            assert_eq!(d.reason().as_str(), r, "{at}: reason ({verdict:?})");
         }
         if let Some(k) = &case.key {
             assert_eq!(
@@ -186,7 +185,7 @@ fn routing_cases() {
             let laneway_core::Decision::Fork(id) = d else {
                 panic!("{at}: authority_out given but the decision is {d:?}");
             };
-            let mut buf = [0u8; 512];
+            let mut buf = [0u8; laneway_core::authority::MAX_FORK_AUTHORITY];
             let out = router
                 .fork_authority(id, case.authority.as_bytes(), &mut buf)
                 .expect("fits");

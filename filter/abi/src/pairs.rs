@@ -100,9 +100,9 @@ fn write_u32(out: &mut [u8], at: usize, v: u32) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
-    use alloc::vec::Vec;
     use proptest::prelude::*;
+    use std::vec;
+    use std::vec::Vec;
 
     fn roundtrip(input: &[(Vec<u8>, Vec<u8>)]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let refs: Vec<(&[u8], &[u8])> = input.iter().map(|(k, v)| (&k[..], &v[..])).collect();
