@@ -1,5 +1,5 @@
-//! What a caller hands the host for one request ([`Hop`]) and what it gets
-//! back ([`Outcome`]).
+//! What a caller hands the host for one HTTP exchange ([`Hop`]) and what
+//! it gets back ([`Outcome`]).
 //!
 //! Both are built to be reused: a replay loop keeps one `Hop`, clears and
 //! refills its maps for each request, and reads the `Outcome` the VM lends
@@ -10,7 +10,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::abi::{LogLevel, StreamType};
+use proxy_wasm_abi::{LogLevel, StreamType};
+
 use super::maps::{HeaderMap, Properties};
 
 /// The downstream protocol, reported as `request.protocol`.
@@ -35,22 +36,34 @@ impl Protocol {
     }
 }
 
-/// One request through the filter: what the downstream sent, what the
-/// upstream would answer, and the connection it came on.
+/// One HTTP exchange through the filter: what the downstream sent, what the
+/// upstream answers, and the connection it came on.
 ///
-/// After [`Vm::request`](super::Vm::request), `request_headers` holds the
-/// headers as forwarded upstream and `response_headers` the response as
-/// sent downstream (the local reply's headers when the filter answered
-/// itself). Requests and responses are headers-only (`end_of_stream` is
-/// true); no body or trailer callbacks run.
+/// A [`Stream`](super::Stream) runs the filter's callbacks over these
+/// fields, one part at a time; [`Vm::request`](super::Vm::request) runs a
+/// headers-only exchange (`end_of_stream` on the headers, no body or
+/// trailers) in one call. Afterwards `request_*` hold the request as
+/// forwarded upstream and `response_*` the response as sent downstream
+/// (the local reply's headers and body when the filter answered itself).
 #[derive(Clone, Debug)]
 pub struct Hop {
+    /// Request headers.
     pub request_headers: HeaderMap,
+    /// Request body (read by `proxy_on_request_body`).
+    pub request_body: Vec<u8>,
+    /// Request trailers (read by `proxy_on_request_trailers`).
+    pub request_trailers: HeaderMap,
+    /// Response headers.
     pub response_headers: HeaderMap,
+    /// Response body.
+    pub response_body: Vec<u8>,
+    /// Response trailers.
+    pub response_trailers: HeaderMap,
     /// Peer address (`source.address`, `source.port`).
     pub source: SocketAddr,
     /// Local address the request arrived on (`destination.*`).
     pub destination: SocketAddr,
+    /// The downstream protocol.
     pub protocol: Protocol,
     /// Attributes by exact `\0`-separated path, answered before the built-in
     /// ones (for example `xds\0cluster_name`).
@@ -62,11 +75,28 @@ pub struct Hop {
     pub http_call_replies: Vec<HttpCallReply>,
 }
 
+impl Hop {
+    /// Empties every map and body, keeping their buffers; the connection
+    /// fields and properties stay.
+    pub fn clear_messages(&mut self) {
+        self.request_headers.clear();
+        self.request_body.clear();
+        self.request_trailers.clear();
+        self.response_headers.clear();
+        self.response_body.clear();
+        self.response_trailers.clear();
+    }
+}
+
 impl Default for Hop {
     fn default() -> Hop {
         Hop {
             request_headers: HeaderMap::new(),
+            request_body: Vec::new(),
+            request_trailers: HeaderMap::new(),
             response_headers: HeaderMap::new(),
+            response_body: Vec::new(),
+            response_trailers: HeaderMap::new(),
             source: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000),
             destination: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 8080),
             protocol: Protocol::Http11,
@@ -89,8 +119,9 @@ pub enum HttpCallReply {
     Reset,
 }
 
-/// What Envoy does with the stream after a headers callback, from the
-/// guest's return value as proxy-wasm-cpp-host converts it (ABI 0.2.x):
+/// What Envoy does with the stream after a headers, body or trailers
+/// callback, from the guest's return value as proxy-wasm-cpp-host converts
+/// it (ABI 0.2.x):
 /// `0` continues; `1` (`Pause`) becomes `StopAllIterationAndWatermark`
 /// because Envoy does not allow `StopIteration` from headers callbacks by
 /// default; `2` is treated as `Continue`; `3` is `StopAllIterationAndBuffer`;
@@ -182,8 +213,9 @@ pub struct Outcome {
     pub stream_calls: Vec<StreamCall>,
     pub logs: Vec<LogLine>,
     /// Guest heap allocations during this hop, from the module's
-    /// `laneway_guest_allocations` export (when it has one and counting is
-    /// on).
+    /// allocation-counter export
+    /// ([`HostOptions::allocation_counter`](super::HostOptions::allocation_counter)),
+    /// when it has one.
     pub guest_allocations: Option<u64>,
     /// Times the host called the guest allocator during this hop.
     pub host_allocations: u64,

@@ -2,8 +2,8 @@
 //! follows the same rules written the obvious way.
 
 use super::*;
-use laneway_core::pairs;
 use proptest::prelude::*;
+use proxy_wasm_abi::pairs;
 
 fn pairs_of(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()

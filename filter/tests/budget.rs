@@ -10,17 +10,14 @@
 //!   header map as pairs);
 //! - guest memory does not grow over 100,000 requests.
 
-#[path = "../../filter/core/tests/support/corpus.rs"]
-mod corpus;
-#[path = "support/wasm.rs"]
-mod wasm;
-
-use laneway_sim::host::{Hop, HostOptions, Plugin, Vm};
+use laneway_testdata::{self as corpus, wasm};
+use proxy_wasm_host::{Hop, HostOptions, Plugin, Vm};
 
 fn vm(plugin: &Plugin, config: &str) -> Vm {
     plugin
         .vm(&HostOptions {
             plugin_config: config.as_bytes().to_vec(),
+            allocation_counter: Some("laneway_guest_allocations".into()),
             ..HostOptions::default()
         })
         .expect("the filter starts")

@@ -19,7 +19,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::abi::Status;
+use proxy_wasm_abi::Status;
 
 #[derive(Default)]
 pub(crate) struct Shared {

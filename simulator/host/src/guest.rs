@@ -12,12 +12,27 @@
 //! trap inside the guest allocator is passed up, as an error that fails the
 //! running callback.
 
+use proxy_wasm_abi::Status;
 use wasmtime::Caller;
 
-use super::abi::Status;
-use super::state::HostState;
+use super::state::ProxyState;
 
-pub(crate) type Ctx<'a> = Caller<'a, HostState>;
+/// How host functions find their [`ProxyState`] in the embedder's store
+/// data `T`: `|t| &mut t.proxy`.
+pub type Get<T> = fn(&mut T) -> &mut ProxyState;
+
+/// A host function's view of the store: the caller and the projection.
+pub(crate) struct Ctx<'a, T: 'static> {
+    pub caller: Caller<'a, T>,
+    pub get: Get<T>,
+}
+
+impl<T: 'static> Ctx<'_, T> {
+    /// This VM's host state.
+    pub fn state(&mut self) -> &mut ProxyState {
+        (self.get)(self.caller.data_mut())
+    }
+}
 
 /// `len` bytes of `mem` at `ptr`.
 pub(crate) fn bytes(mem: &[u8], ptr: u32, len: u32) -> Option<&[u8]> {
@@ -54,15 +69,16 @@ pub(crate) fn read_u32(mem: &[u8], ptr: u32) -> Option<u32> {
 }
 
 /// Runs `f` with guest memory and host state borrowed together.
-pub(crate) fn with_memory<R>(
-    caller: &mut Ctx<'_>,
+pub(crate) fn with_memory<T: 'static, R>(
+    c: &mut Ctx<'_, T>,
     missing: R,
-    f: impl FnOnce(&mut [u8], &mut HostState) -> R,
+    f: impl FnOnce(&mut [u8], &mut ProxyState) -> R,
 ) -> R {
-    match caller.data().memory {
+    match c.state().memory {
         Some(memory) => {
-            let (mem, state) = memory.data_and_store_mut(caller);
-            f(mem, state)
+            let get = c.get;
+            let (mem, data) = memory.data_and_store_mut(&mut c.caller);
+            f(mem, get(data))
         }
         None => missing,
     }
@@ -70,37 +86,41 @@ pub(crate) fn with_memory<R>(
 
 /// Asks the guest for `len` bytes; `None` if it has no allocator, answers
 /// 0, or answers a block outside its memory.
-fn allocate(caller: &mut Ctx<'_>, len: usize) -> wasmtime::Result<Option<u32>> {
+fn allocate<T: 'static>(c: &mut Ctx<'_, T>, len: usize) -> wasmtime::Result<Option<u32>> {
     let Ok(size) = u32::try_from(len) else {
         return Ok(None);
     };
     // Moved out rather than cloned: a clone bumps the function type's
     // reference count on every copy-in. A re-entrant copy-in made from
     // inside the allocator finds no allocator and fails cleanly.
-    let Some(alloc) = caller.data_mut().alloc.take() else {
+    let Some(alloc) = c.state().alloc.take() else {
         return Ok(None);
     };
-    caller.data_mut().count_allocation();
-    let result = alloc.call(&mut *caller, size);
-    caller.data_mut().alloc = Some(alloc);
+    c.state().count_allocation();
+    let result = alloc.call(&mut c.caller, size);
+    c.state().alloc = Some(alloc);
     let ptr = result?;
-    let fits = with_memory(caller, false, |mem, _| bytes(mem, ptr, size).is_some());
+    let fits = with_memory(c, false, |mem, _| bytes(mem, ptr, size).is_some());
     Ok((ptr != 0 && fits).then_some(ptr))
 }
 
 /// Copies the staged bytes (`HostState::out`) into a fresh guest block and
 /// writes its address and length to `ptr_ptr` and `size_ptr`.
-pub(crate) fn reply(caller: &mut Ctx<'_>, ptr_ptr: u32, size_ptr: u32) -> wasmtime::Result<u32> {
-    let len = caller.data().out.len();
+pub(crate) fn reply<T: 'static>(
+    c: &mut Ctx<'_, T>,
+    ptr_ptr: u32,
+    size_ptr: u32,
+) -> wasmtime::Result<u32> {
+    let len = c.state().out.len();
     let ptr = if len == 0 {
         0
     } else {
-        match allocate(caller, len)? {
+        match allocate(c, len)? {
             Some(ptr) => ptr,
             None => return Ok(Status::InvalidMemoryAccess as u32),
         }
     };
-    let status = with_memory(caller, Status::InvalidMemoryAccess, |mem, state| {
+    let status = with_memory(c, Status::InvalidMemoryAccess, |mem, state| {
         // `allocate` checked the block, but a re-entrant host call made by
         // the allocator could have changed the staged bytes: check again.
         if state.out.len() != len

@@ -17,7 +17,7 @@
 //!
 //! Invariant: no operation panics; arithmetic wraps like Envoy's `uint64_t`.
 
-use super::abi::{MetricKind, Status};
+use proxy_wasm_abi::{MetricKind, Status};
 
 /// A histogram's samples, summarized.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

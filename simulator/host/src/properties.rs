@@ -9,7 +9,8 @@
 //!
 //! Built-ins (strings as bytes; integers as 8-byte little-endian, as
 //! Envoy serializes CEL values):
-//! - any context: `plugin_name`, `plugin_root_id`, `plugin_vm_id`;
+//! - any context: `plugin_name`, `plugin_root_id` (of the context's root),
+//!   `plugin_vm_id`;
 //! - stream contexts: `request.{path, url_path, query, host, scheme,
 //!   method, id, useragent, referer, headers[.<name>]}` while the request
 //!   headers are visible (see [`state`](super::state)), `request.protocol`,
@@ -19,18 +20,17 @@
 //! A missing attribute is `NotFound`; a `headers` map is serialized as
 //! pairs, a repeated header's values joined with `,`.
 //!
-//! Invariant: answers into `HostState::out`; never panics on any path.
+//! Invariant: answers into `ProxyState::out`; never panics on any path.
 
 use std::io::Write;
 
-use laneway_core::pairs;
+use proxy_wasm_abi::{Status, pairs};
 
-use super::abi::Status;
 use super::maps::HeaderMap;
-use super::state::HostState;
+use super::state::ProxyState;
 
 /// Looks `path` up and stages its value in `state.out`.
-pub(crate) fn get(state: &mut HostState, path: &[u8]) -> Status {
+pub(crate) fn get(state: &mut ProxyState, path: &[u8]) -> Status {
     let mut out = std::mem::take(&mut state.out);
     out.clear();
     let status = lookup(state, path, &mut out);
@@ -38,8 +38,8 @@ pub(crate) fn get(state: &mut HostState, path: &[u8]) -> Status {
     status
 }
 
-fn lookup(s: &HostState, path: &[u8], out: &mut Vec<u8>) -> Status {
-    let stream = s.in_stream();
+fn lookup(s: &ProxyState, path: &[u8], out: &mut Vec<u8>) -> Status {
+    let stream = s.in_stream().is_some();
     let found = (if stream {
         s.hop.properties.get(path)
     } else {
@@ -57,9 +57,10 @@ fn lookup(s: &HostState, path: &[u8], out: &mut Vec<u8>) -> Status {
     if segments.next().is_some() {
         return Status::NotFound;
     }
+    let root = s.root().map(|r| &r.options);
     let plugin = match top {
-        b"plugin_name" => Some(&s.options.plugin_name),
-        b"plugin_root_id" => Some(&s.options.root_id),
+        b"plugin_name" => root.map(|r| &r.plugin_name),
+        b"plugin_root_id" => root.map(|r| &r.root_id),
         b"plugin_vm_id" => Some(&s.options.vm_id),
         _ => None,
     };
@@ -93,7 +94,7 @@ fn lookup(s: &HostState, path: &[u8], out: &mut Vec<u8>) -> Status {
     }
 }
 
-fn request(s: &HostState, field: &[u8], sub: Option<&[u8]>, out: &mut Vec<u8>) -> Option<()> {
+fn request(s: &ProxyState, field: &[u8], sub: Option<&[u8]>, out: &mut Vec<u8>) -> Option<()> {
     if field == b"protocol" && sub.is_none() {
         out.extend_from_slice(s.hop.protocol.as_str().as_bytes());
         return Some(());
@@ -131,8 +132,8 @@ fn request(s: &HostState, field: &[u8], sub: Option<&[u8]>, out: &mut Vec<u8>) -
     Some(())
 }
 
-fn response(s: &HostState, field: &[u8], sub: Option<&[u8]>, out: &mut Vec<u8>) -> Option<()> {
-    if !s.response_started {
+fn response(s: &ProxyState, field: &[u8], sub: Option<&[u8]>, out: &mut Vec<u8>) -> Option<()> {
+    if !s.response_started() {
         return None;
     }
     match (field, sub) {

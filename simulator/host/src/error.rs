@@ -9,8 +9,9 @@ use std::fmt;
 
 use super::hop::LogLine;
 
-/// A guest callback that did not return normally. The VM is poisoned after
-/// any of these: later calls answer [`HopError::Poisoned`].
+/// A guest callback that did not return normally, or a stream part the
+/// host would not deliver. The VM is poisoned after a trap, a timeout or an
+/// exit: later calls answer [`HopError::Poisoned`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HopError {
     /// The guest trapped (`unreachable`, out-of-bounds access, a Rust panic,
@@ -25,6 +26,13 @@ pub enum HopError {
     Exit { callback: &'static str, code: u32 },
     /// An earlier call failed; the VM is unusable.
     Poisoned { cause: String },
+    /// The embedder delivered a stream part out of order (a body before
+    /// the headers, a part while the filter holds the half paused); the
+    /// guest was not called and the VM is not poisoned.
+    OutOfOrder {
+        callback: &'static str,
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for HopError {
@@ -39,6 +47,9 @@ impl fmt::Display for HopError {
             }
             HopError::Poisoned { cause } => {
                 write!(f, "the VM is poisoned by an earlier failure: {cause}")
+            }
+            HopError::OutOfOrder { callback, reason } => {
+                write!(f, "{callback} not called: {reason}")
             }
         }
     }

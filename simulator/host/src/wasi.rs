@@ -17,7 +17,8 @@
 
 use std::fmt;
 
-use super::abi::{LogLevel, errno};
+use proxy_wasm_abi::{LogLevel, errno};
+
 use super::guest::{Ctx, bytes, read_u32, with_memory, write, write_u32, write_u64};
 
 type Answer = wasmtime::Result<i32>;
@@ -38,8 +39,8 @@ fn fault_unless(ok: bool) -> i32 {
     if ok { errno::SUCCESS } else { errno::FAULT }
 }
 
-pub(crate) fn fd_write(
-    mut c: Ctx<'_>,
+pub(crate) fn fd_write<T: 'static>(
+    mut c: Ctx<'_, T>,
     fd: u32,
     iovs: u32,
     iovs_len: u32,
@@ -80,7 +81,7 @@ pub(crate) fn fd_write(
     }))
 }
 
-pub(crate) fn fd_fdstat_get(mut c: Ctx<'_>, fd: u32, stat_ptr: u32) -> Answer {
+pub(crate) fn fd_fdstat_get<T: 'static>(mut c: Ctx<'_, T>, fd: u32, stat_ptr: u32) -> Answer {
     if fd != 1 && fd != 2 {
         return Ok(errno::BADF);
     }
@@ -92,11 +93,16 @@ pub(crate) fn fd_fdstat_get(mut c: Ctx<'_>, fd: u32, stat_ptr: u32) -> Answer {
     }))
 }
 
-pub(crate) fn fd_prestat_get(_c: Ctx<'_>, _fd: u32, _ptr: u32) -> Answer {
+pub(crate) fn fd_prestat_get<T: 'static>(_c: Ctx<'_, T>, _fd: u32, _ptr: u32) -> Answer {
     Ok(errno::BADF)
 }
 
-pub(crate) fn clock_time_get(mut c: Ctx<'_>, clock: u32, _precision: u64, ptr: u32) -> Answer {
+pub(crate) fn clock_time_get<T: 'static>(
+    mut c: Ctx<'_, T>,
+    clock: u32,
+    _precision: u64,
+    ptr: u32,
+) -> Answer {
     if clock > 1 {
         return Ok(errno::NOTSUP);
     }
@@ -105,7 +111,7 @@ pub(crate) fn clock_time_get(mut c: Ctx<'_>, clock: u32, _precision: u64, ptr: u
     }))
 }
 
-pub(crate) fn random_get(mut c: Ctx<'_>, ptr: u32, len: u32) -> Answer {
+pub(crate) fn random_get<T: 'static>(mut c: Ctx<'_, T>, ptr: u32, len: u32) -> Answer {
     Ok(with_memory(&mut c, errno::FAULT, |mem, s| {
         let start = ptr as usize;
         match mem.get_mut(start..start.saturating_add(len as usize)) {
@@ -118,7 +124,11 @@ pub(crate) fn random_get(mut c: Ctx<'_>, ptr: u32, len: u32) -> Answer {
     }))
 }
 
-pub(crate) fn environ_sizes_get(mut c: Ctx<'_>, count_ptr: u32, size_ptr: u32) -> Answer {
+pub(crate) fn environ_sizes_get<T: 'static>(
+    mut c: Ctx<'_, T>,
+    count_ptr: u32,
+    size_ptr: u32,
+) -> Answer {
     Ok(with_memory(&mut c, errno::FAULT, |mem, s| {
         let size: usize = s
             .options
@@ -131,7 +141,7 @@ pub(crate) fn environ_sizes_get(mut c: Ctx<'_>, count_ptr: u32, size_ptr: u32) -
     }))
 }
 
-pub(crate) fn environ_get(mut c: Ctx<'_>, array_ptr: u32, buf_ptr: u32) -> Answer {
+pub(crate) fn environ_get<T: 'static>(mut c: Ctx<'_, T>, array_ptr: u32, buf_ptr: u32) -> Answer {
     Ok(with_memory(&mut c, errno::FAULT, |mem, s| {
         let (mut slot, mut at) = (array_ptr, buf_ptr);
         for (k, v) in &s.options.env {
@@ -150,16 +160,20 @@ pub(crate) fn environ_get(mut c: Ctx<'_>, array_ptr: u32, buf_ptr: u32) -> Answe
     }))
 }
 
-pub(crate) fn args_sizes_get(mut c: Ctx<'_>, argc_ptr: u32, size_ptr: u32) -> Answer {
+pub(crate) fn args_sizes_get<T: 'static>(
+    mut c: Ctx<'_, T>,
+    argc_ptr: u32,
+    size_ptr: u32,
+) -> Answer {
     Ok(with_memory(&mut c, errno::FAULT, |mem, _| {
         fault_unless(write_u32(mem, argc_ptr, 0) && write_u32(mem, size_ptr, 0))
     }))
 }
 
-pub(crate) fn args_get(_c: Ctx<'_>, _argv: u32, _buf: u32) -> Answer {
+pub(crate) fn args_get<T: 'static>(_c: Ctx<'_, T>, _argv: u32, _buf: u32) -> Answer {
     Ok(errno::SUCCESS)
 }
 
-pub(crate) fn proc_exit(_c: Ctx<'_>, code: u32) -> wasmtime::Result<()> {
+pub(crate) fn proc_exit<T: 'static>(_c: Ctx<'_, T>, code: u32) -> wasmtime::Result<()> {
     Err(wasmtime::Error::new(ProcExit(code)))
 }

@@ -1,6 +1,9 @@
 //! The `env.proxy_*` host functions of ABI 0.2.1, one Rust function per
-//! import, named as the import. [`linker`](super::linker) defines only the
-//! ones a module imports.
+//! import, named as the import, in the order of the ABI crate's list
+//! (`proxy_wasm_abi::for_each_host_function!`): the linker is generated
+//! from that list, so a function missing here, or with other arguments,
+//! does not compile. Each takes the caller and the embedder's projection
+//! to its [`ProxyState`].
 //!
 //! Semantics follow proxy-wasm-cpp-host's `src/exports.cc` (argument
 //! checks, memory checks, copy-out) and Envoy's `Context` (what each call
@@ -10,19 +13,19 @@
 //! Actions Envoy defers until the callback returns (local replies,
 //! continue/close) are recorded here and carried out by the VM.
 //!
-//! gRPC functions are not here: the linker answers them `Unimplemented`.
+//! gRPC calls answer `Unimplemented`: this host runs no gRPC upstreams.
 //!
 //! Invariant: guest mistakes become status codes; a host function fails
 //! (ending the callback) only when the guest allocator traps.
 
-use laneway_core::pairs;
+use proxy_wasm_abi::pairs;
+use proxy_wasm_abi::{BufferType, LogLevel, MapType, MetricKind, Status, StreamType};
 
-use super::abi::{BufferType, LogLevel, MapType, MetricKind, Status, StreamType};
 use super::guest::{Ctx, bytes, reply, with_memory, write_u32, write_u64};
 use super::hop::{Callout, StreamCall};
 use super::maps::HeaderMap;
 use super::properties;
-use super::state::{HostState, Phase};
+use super::state::{HalfState, Phase, ProxyState};
 
 type Answer = wasmtime::Result<u32>;
 
@@ -31,16 +34,19 @@ fn done(status: Status) -> Answer {
 }
 
 /// Runs `f` on guest memory and host state; no memory is `InvalidMemoryAccess`.
-fn on_memory(c: &mut Ctx<'_>, f: impl FnOnce(&mut [u8], &mut HostState) -> Status) -> Answer {
+fn on_memory<T: 'static>(
+    c: &mut Ctx<'_, T>,
+    f: impl FnOnce(&mut [u8], &mut ProxyState) -> Status,
+) -> Answer {
     done(with_memory(c, Status::InvalidMemoryAccess, f))
 }
 
 /// Stages with `f`, then copies the staged bytes out if `f` said `Ok`.
-fn stage_and_reply(
-    c: &mut Ctx<'_>,
+fn stage_and_reply<T: 'static>(
+    c: &mut Ctx<'_, T>,
     ptr_ptr: u32,
     size_ptr: u32,
-    f: impl FnOnce(&mut [u8], &mut HostState) -> Status,
+    f: impl FnOnce(&mut [u8], &mut ProxyState) -> Status,
 ) -> Answer {
     match with_memory(c, Status::InvalidMemoryAccess, f) {
         Status::Ok => reply(c, ptr_ptr, size_ptr),
@@ -66,7 +72,7 @@ fn map_from(data: &[u8]) -> Option<HeaderMap> {
 
 // Logging and time.
 
-pub(crate) fn proxy_log(mut c: Ctx<'_>, level: u32, ptr: u32, len: u32) -> Answer {
+pub(crate) fn proxy_log<T: 'static>(mut c: Ctx<'_, T>, level: u32, ptr: u32, len: u32) -> Answer {
     let Some(level) = LogLevel::from_u32(level) else {
         return done(Status::BadArgument);
     };
@@ -79,21 +85,34 @@ pub(crate) fn proxy_log(mut c: Ctx<'_>, level: u32, ptr: u32, len: u32) -> Answe
     })
 }
 
-pub(crate) fn proxy_get_log_level(mut c: Ctx<'_>, ptr: u32) -> Answer {
+pub(crate) fn proxy_get_log_level<T: 'static>(mut c: Ctx<'_, T>, ptr: u32) -> Answer {
     on_memory(&mut c, |mem, s| {
         ok_if(write_u32(mem, ptr, s.options.log_level as u32))
     })
 }
 
-pub(crate) fn proxy_get_current_time_nanoseconds(mut c: Ctx<'_>, ptr: u32) -> Answer {
+pub(crate) fn proxy_get_current_time_nanoseconds<T: 'static>(
+    mut c: Ctx<'_, T>,
+    ptr: u32,
+) -> Answer {
     on_memory(&mut c, |mem, s| ok_if(write_u64(mem, ptr, s.clock_ns)))
 }
 
-pub(crate) fn proxy_set_tick_period_milliseconds(mut c: Ctx<'_>, period: u32) -> Answer {
-    let s = c.data_mut();
-    s.tick_period_ms = period;
-    s.tick_due_ns = (period > 0).then(|| s.clock_ns.saturating_add(u64::from(period) * 1_000_000));
-    done(Status::Ok)
+pub(crate) fn proxy_set_tick_period_milliseconds<T: 'static>(
+    mut c: Ctx<'_, T>,
+    period: u32,
+) -> Answer {
+    let s = c.state();
+    let due = (period > 0).then(|| s.clock_ns.saturating_add(u64::from(period) * 1_000_000));
+    // Ticks belong to a root context: the effective one, or the stream's.
+    match s.root_mut() {
+        Some(root) => {
+            root.tick_period_ms = period;
+            root.tick_due_ns = due;
+            done(Status::Ok)
+        }
+        None => done(Status::BadArgument),
+    }
 }
 
 fn ok_if(written: bool) -> Status {
@@ -106,22 +125,27 @@ fn ok_if(written: bool) -> Status {
 
 // Buffers.
 
-/// The bytes of buffer `t` as the running callback sees them. Bodies and
-/// connection data exist but are empty (hops are headers-only).
-fn buffer(s: &HostState, t: BufferType) -> Result<&[u8], Status> {
+/// The bytes of buffer `t` as the running callback sees them: a body
+/// while its callback holds it (empty otherwise), the configurations, the
+/// HTTP call response body inside `on_http_call_response`. Connection data
+/// is always empty (this host runs HTTP streams only).
+fn buffer(s: &ProxyState, t: BufferType) -> Result<&[u8], Status> {
     match t {
         BufferType::VmConfiguration => Ok(&s.options.vm_config),
-        BufferType::PluginConfiguration if s.phase == Phase::Configure => {
-            Ok(&s.options.plugin_config)
-        }
+        BufferType::PluginConfiguration if s.phase == Phase::Configure => s
+            .root()
+            .map(|r| &r.options.plugin_config[..])
+            .ok_or(Status::NotFound),
         BufferType::PluginConfiguration => Err(Status::NotFound),
         BufferType::HttpCallResponseBody => s.call_reply_body().ok_or(Status::NotFound),
+        BufferType::RequestBody => Ok(s.body(true).unwrap_or_default()),
+        BufferType::ResponseBody => Ok(s.body(false).unwrap_or_default()),
         _ => Ok(&[]),
     }
 }
 
-pub(crate) fn proxy_get_buffer_bytes(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_get_buffer_bytes<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
     start: u32,
     max: u32,
@@ -131,7 +155,7 @@ pub(crate) fn proxy_get_buffer_bytes(
     let Some(t) = BufferType::from_u32(t) else {
         return done(Status::BadArgument);
     };
-    let s = c.data_mut();
+    let s = c.state();
     let mut out = std::mem::take(&mut s.out);
     out.clear();
     let status = match buffer(s, t) {
@@ -154,8 +178,8 @@ pub(crate) fn proxy_get_buffer_bytes(
     }
 }
 
-pub(crate) fn proxy_get_buffer_status(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_get_buffer_status<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
     len_ptr: u32,
     flags_ptr: u32,
@@ -171,11 +195,11 @@ pub(crate) fn proxy_get_buffer_status(
     })
 }
 
-pub(crate) fn proxy_set_buffer_bytes(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_set_buffer_bytes<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
-    _start: u32,
-    _size: u32,
+    start: u32,
+    size: u32,
     ptr: u32,
     len: u32,
 ) -> Answer {
@@ -186,25 +210,39 @@ pub(crate) fn proxy_set_buffer_bytes(
         if let Err(status) = buffer(s, t) {
             return status;
         }
-        if bytes(mem, ptr, len).is_none() {
+        let Some(data) = bytes(mem, ptr, len) else {
             return Status::InvalidMemoryAccess;
-        }
-        match t {
-            // Headers-only hops carry no body or data to change.
-            BufferType::RequestBody
-            | BufferType::ResponseBody
-            | BufferType::DownstreamData
-            | BufferType::UpstreamData => Status::NotFound,
+        };
+        let request = match t {
+            BufferType::RequestBody => true,
+            BufferType::ResponseBody => false,
+            // No connection data in an HTTP stream.
+            BufferType::DownstreamData | BufferType::UpstreamData => return Status::NotFound,
             // Configurations and call responses are read-only in Envoy.
-            _ => Status::BadArgument,
+            _ => return Status::BadArgument,
+        };
+        // Envoy's `Buffer::copyFrom`: `start == 0` drains `size` bytes and
+        // prepends the data; `start` at or past the end appends; anything
+        // else is refused. Outside its callback there is no body to change.
+        let Some(body) = s.body_mut(request) else {
+            return Status::NotFound;
+        };
+        let (start, size) = (start as usize, size as usize);
+        if start == 0 {
+            body.splice(..size.min(body.len()), data.iter().copied());
+        } else if start >= body.len() {
+            body.extend_from_slice(data);
+        } else {
+            return Status::BadArgument;
         }
+        Status::Ok
     })
 }
 
 // Header maps.
 
-pub(crate) fn proxy_get_header_map_pairs(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_get_header_map_pairs<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
     ptr_ptr: u32,
     size_ptr: u32,
@@ -227,7 +265,12 @@ pub(crate) fn proxy_get_header_map_pairs(
     })
 }
 
-pub(crate) fn proxy_set_header_map_pairs(mut c: Ctx<'_>, t: u32, ptr: u32, len: u32) -> Answer {
+pub(crate) fn proxy_set_header_map_pairs<T: 'static>(
+    mut c: Ctx<'_, T>,
+    t: u32,
+    ptr: u32,
+    len: u32,
+) -> Answer {
     let Some(t) = MapType::from_u32(t) else {
         return done(Status::BadArgument);
     };
@@ -248,8 +291,8 @@ pub(crate) fn proxy_set_header_map_pairs(mut c: Ctx<'_>, t: u32, ptr: u32, len: 
     })
 }
 
-pub(crate) fn proxy_get_header_map_value(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_get_header_map_value<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
     key_ptr: u32,
     key_len: u32,
@@ -280,8 +323,8 @@ pub(crate) fn proxy_get_header_map_value(
     })
 }
 
-fn edit_map(
-    c: &mut Ctx<'_>,
+fn edit_map<T: 'static>(
+    c: &mut Ctx<'_, T>,
     t: u32,
     key: (u32, u32),
     value: Option<(u32, u32)>,
@@ -309,8 +352,8 @@ fn edit_map(
     })
 }
 
-pub(crate) fn proxy_add_header_map_value(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_add_header_map_value<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
     key_ptr: u32,
     key_len: u32,
@@ -326,8 +369,8 @@ pub(crate) fn proxy_add_header_map_value(
     )
 }
 
-pub(crate) fn proxy_replace_header_map_value(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_replace_header_map_value<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
     key_ptr: u32,
     key_len: u32,
@@ -343,8 +386,8 @@ pub(crate) fn proxy_replace_header_map_value(
     )
 }
 
-pub(crate) fn proxy_remove_header_map_value(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_remove_header_map_value<T: 'static>(
+    mut c: Ctx<'_, T>,
     t: u32,
     key_ptr: u32,
     key_len: u32,
@@ -354,7 +397,7 @@ pub(crate) fn proxy_remove_header_map_value(
     })
 }
 
-pub(crate) fn proxy_get_header_map_size(mut c: Ctx<'_>, t: u32, ptr: u32) -> Answer {
+pub(crate) fn proxy_get_header_map_size<T: 'static>(mut c: Ctx<'_, T>, t: u32, ptr: u32) -> Answer {
     let Some(t) = MapType::from_u32(t) else {
         return done(Status::BadArgument);
     };
@@ -369,8 +412,8 @@ pub(crate) fn proxy_get_header_map_size(mut c: Ctx<'_>, t: u32, ptr: u32) -> Ans
 
 // Properties.
 
-pub(crate) fn proxy_get_property(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_get_property<T: 'static>(
+    mut c: Ctx<'_, T>,
     path_ptr: u32,
     path_len: u32,
     ptr_ptr: u32,
@@ -384,8 +427,8 @@ pub(crate) fn proxy_get_property(
     })
 }
 
-pub(crate) fn proxy_set_property(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_set_property<T: 'static>(
+    mut c: Ctx<'_, T>,
     path_ptr: u32,
     path_len: u32,
     value_ptr: u32,
@@ -400,7 +443,7 @@ pub(crate) fn proxy_set_property(
         };
         // Envoy keeps it as filter state `wasm.<path>` of the stream; a root
         // context has no stream info.
-        if !s.in_stream() || !s.in_hop {
+        if s.in_stream().is_none() {
             return Status::NotFound;
         }
         s.outcome.properties.set(path, value);
@@ -411,8 +454,8 @@ pub(crate) fn proxy_set_property(
 // Stream control.
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn proxy_send_local_response(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_send_local_response<T: 'static>(
+    mut c: Ctx<'_, T>,
     status: u32,
     details_ptr: u32,
     details_len: u32,
@@ -435,7 +478,7 @@ pub(crate) fn proxy_send_local_response(
         };
         s.local_reply_sent = true;
         // Only a stream has a reply to send; the first one wins.
-        if !s.in_stream() || !s.in_hop || s.outcome.local_response.is_some() {
+        if s.in_stream().is_none() || s.outcome.local_response.is_some() {
             return Status::Ok;
         }
         let mut reply = s.spare_reply.take().unwrap_or_default();
@@ -454,12 +497,12 @@ pub(crate) fn proxy_send_local_response(
     })
 }
 
-fn stream_call(c: &mut Ctx<'_>, t: u32, close: bool) -> Answer {
+fn stream_call<T: 'static>(c: &mut Ctx<'_, T>, t: u32, close: bool) -> Answer {
     let Some(t) = StreamType::from_u32(t) else {
         return done(Status::BadArgument);
     };
-    let s = c.data_mut();
-    if s.in_hop {
+    let s = c.state();
+    if s.in_hop() {
         let call = if close {
             StreamCall::Close(t)
         } else {
@@ -467,35 +510,40 @@ fn stream_call(c: &mut Ctx<'_>, t: u32, close: bool) -> Answer {
         };
         s.outcome.stream_calls.push(call);
     }
-    let stream = s.in_stream();
-    match (t, close) {
-        (StreamType::HttpRequest, false) => {
-            // Envoy lets go of the request headers at once.
-            s.request_held = false;
-            s.continue_request |= stream;
-        }
-        (StreamType::HttpResponse, false) => {
-            s.response_held = false;
-            s.continue_response |= stream;
-        }
-        (StreamType::HttpRequest, true) => s.close_request |= stream,
-        (StreamType::HttpResponse, true) => s.close_response |= stream,
-        (StreamType::Upstream, false) => return done(Status::Unimplemented),
-        _ => {}
-    }
+    let effective = s.effective;
+    let Some(stream) = s.stream.as_mut().filter(|st| st.id == effective) else {
+        // A root context has no stream to act on; Envoy ignores the call.
+        return done(match t {
+            StreamType::Upstream if !close => Status::Unimplemented,
+            _ => Status::Ok,
+        });
+    };
+    let half = match t {
+        StreamType::HttpRequest => &mut stream.request,
+        StreamType::HttpResponse => &mut stream.response,
+        StreamType::Upstream if !close => return done(Status::Unimplemented),
+        _ => return done(Status::Ok),
+    };
+    *half = match (*half, close) {
+        (_, true) => HalfState::Closed,
+        // Envoy lets go of the held part at once; the stream resumes when
+        // the callback returns.
+        (HalfState::Held(_), false) => HalfState::Flowing,
+        (other, false) => other,
+    };
     done(Status::Ok)
 }
 
-pub(crate) fn proxy_continue_stream(mut c: Ctx<'_>, t: u32) -> Answer {
+pub(crate) fn proxy_continue_stream<T: 'static>(mut c: Ctx<'_, T>, t: u32) -> Answer {
     stream_call(&mut c, t, false)
 }
 
-pub(crate) fn proxy_close_stream(mut c: Ctx<'_>, t: u32) -> Answer {
+pub(crate) fn proxy_close_stream<T: 'static>(mut c: Ctx<'_, T>, t: u32) -> Answer {
     stream_call(&mut c, t, true)
 }
 
-pub(crate) fn proxy_get_status(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_get_status<T: 'static>(
+    mut c: Ctx<'_, T>,
     code_ptr: u32,
     ptr_ptr: u32,
     size_ptr: u32,
@@ -514,8 +562,8 @@ pub(crate) fn proxy_get_status(
 // HTTP callouts.
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn proxy_http_call(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_http_call<T: 'static>(
+    mut c: Ctx<'_, T>,
     upstream_ptr: u32,
     upstream_len: u32,
     headers_ptr: u32,
@@ -568,7 +616,7 @@ pub(crate) fn proxy_http_call(
             timeout_ms,
             answered: false,
         };
-        if s.in_hop {
+        if s.in_hop() {
             s.outcome.callouts.push(callout);
         } else {
             s.vm_callouts.push(callout);
@@ -579,9 +627,10 @@ pub(crate) fn proxy_http_call(
 
 // Contexts.
 
-pub(crate) fn proxy_set_effective_context(mut c: Ctx<'_>, context: u32) -> Answer {
-    let s = c.data_mut();
-    if context != 0 && (context == s.root_id || context == s.stream_id) {
+pub(crate) fn proxy_set_effective_context<T: 'static>(mut c: Ctx<'_, T>, context: u32) -> Answer {
+    let s = c.state();
+    let live = s.stream.is_some_and(|st| st.id == context);
+    if context != 0 && (live || s.roots.iter().any(|r| r.id == context)) {
         s.effective = context;
         done(Status::Ok)
     } else {
@@ -591,14 +640,14 @@ pub(crate) fn proxy_set_effective_context(mut c: Ctx<'_>, context: u32) -> Answe
 
 /// Only a root context pending shutdown can be finished; the simulator
 /// never shuts roots down.
-pub(crate) fn proxy_done(_c: Ctx<'_>) -> Answer {
+pub(crate) fn proxy_done<T: 'static>(_c: Ctx<'_, T>) -> Answer {
     done(Status::NotFound)
 }
 
 /// Envoy registers a few foreign functions (`compress`, `declare_property`,
 /// ...); none is simulated, so every name is unknown: `NotFound`.
-pub(crate) fn proxy_call_foreign_function(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_call_foreign_function<T: 'static>(
+    mut c: Ctx<'_, T>,
     name_ptr: u32,
     name_len: u32,
     args_ptr: u32,
@@ -619,8 +668,8 @@ pub(crate) fn proxy_call_foreign_function(
 
 // Shared data and queues.
 
-pub(crate) fn proxy_get_shared_data(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_get_shared_data<T: 'static>(
+    mut c: Ctx<'_, T>,
     key_ptr: u32,
     key_len: u32,
     ptr_ptr: u32,
@@ -649,8 +698,8 @@ pub(crate) fn proxy_get_shared_data(
     }
 }
 
-pub(crate) fn proxy_set_shared_data(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_set_shared_data<T: 'static>(
+    mut c: Ctx<'_, T>,
     key_ptr: u32,
     key_len: u32,
     value_ptr: u32,
@@ -668,8 +717,8 @@ pub(crate) fn proxy_set_shared_data(
     })
 }
 
-pub(crate) fn proxy_register_shared_queue(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_register_shared_queue<T: 'static>(
+    mut c: Ctx<'_, T>,
     name_ptr: u32,
     name_len: u32,
     token_ptr: u32,
@@ -679,15 +728,18 @@ pub(crate) fn proxy_register_shared_queue(
             return Status::InvalidMemoryAccess;
         };
         // Readiness is reported to the root context, as the C++ host does.
+        let Some(root) = s.root().map(|r| r.id) else {
+            return Status::BadArgument;
+        };
         let token = s
             .shared
-            .register_queue(s.options.vm_id.as_bytes(), name, s.serial, s.root_id);
+            .register_queue(s.options.vm_id.as_bytes(), name, s.serial, root);
         ok_if(write_u32(mem, token_ptr, token))
     })
 }
 
-pub(crate) fn proxy_resolve_shared_queue(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_resolve_shared_queue<T: 'static>(
+    mut c: Ctx<'_, T>,
     vm_id_ptr: u32,
     vm_id_len: u32,
     name_ptr: u32,
@@ -713,8 +765,8 @@ pub(crate) fn proxy_resolve_shared_queue(
     })
 }
 
-pub(crate) fn proxy_dequeue_shared_queue(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_dequeue_shared_queue<T: 'static>(
+    mut c: Ctx<'_, T>,
     token: u32,
     ptr_ptr: u32,
     size_ptr: u32,
@@ -724,8 +776,8 @@ pub(crate) fn proxy_dequeue_shared_queue(
     })
 }
 
-pub(crate) fn proxy_enqueue_shared_queue(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_enqueue_shared_queue<T: 'static>(
+    mut c: Ctx<'_, T>,
     token: u32,
     value_ptr: u32,
     value_len: u32,
@@ -738,8 +790,8 @@ pub(crate) fn proxy_enqueue_shared_queue(
 
 // Metrics.
 
-pub(crate) fn proxy_define_metric(
-    mut c: Ctx<'_>,
+pub(crate) fn proxy_define_metric<T: 'static>(
+    mut c: Ctx<'_, T>,
     kind: u32,
     name_ptr: u32,
     name_len: u32,
@@ -757,17 +809,73 @@ pub(crate) fn proxy_define_metric(
     })
 }
 
-pub(crate) fn proxy_increment_metric(mut c: Ctx<'_>, id: u32, delta: i64) -> Answer {
-    done(c.data_mut().metrics.increment(id, delta))
+pub(crate) fn proxy_increment_metric<T: 'static>(mut c: Ctx<'_, T>, id: u32, delta: i64) -> Answer {
+    done(c.state().metrics.increment(id, delta))
 }
 
-pub(crate) fn proxy_record_metric(mut c: Ctx<'_>, id: u32, value: u64) -> Answer {
-    done(c.data_mut().metrics.record(id, value))
+pub(crate) fn proxy_record_metric<T: 'static>(mut c: Ctx<'_, T>, id: u32, value: u64) -> Answer {
+    done(c.state().metrics.record(id, value))
 }
 
-pub(crate) fn proxy_get_metric(mut c: Ctx<'_>, id: u32, ptr: u32) -> Answer {
+pub(crate) fn proxy_get_metric<T: 'static>(mut c: Ctx<'_, T>, id: u32, ptr: u32) -> Answer {
     on_memory(&mut c, |mem, s| match s.metrics.get(id) {
         Ok(value) => ok_if(write_u64(mem, ptr, value)),
         Err(status) => status,
     })
+}
+
+// gRPC: not simulated. Each call answers `Unimplemented`, the status the
+// ABI gives a host that declines a call, so a guest's error path runs.
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn proxy_grpc_call<T: 'static>(
+    _c: Ctx<'_, T>,
+    _upstream: u32,
+    _upstream_len: u32,
+    _service: u32,
+    _service_len: u32,
+    _method: u32,
+    _method_len: u32,
+    _metadata: u32,
+    _metadata_len: u32,
+    _message: u32,
+    _message_len: u32,
+    _timeout_ms: u32,
+    _token_ptr: u32,
+) -> Answer {
+    done(Status::Unimplemented)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn proxy_grpc_stream<T: 'static>(
+    _c: Ctx<'_, T>,
+    _upstream: u32,
+    _upstream_len: u32,
+    _service: u32,
+    _service_len: u32,
+    _method: u32,
+    _method_len: u32,
+    _metadata: u32,
+    _metadata_len: u32,
+    _token_ptr: u32,
+) -> Answer {
+    done(Status::Unimplemented)
+}
+
+pub(crate) fn proxy_grpc_send<T: 'static>(
+    _c: Ctx<'_, T>,
+    _token: u32,
+    _message: u32,
+    _message_len: u32,
+    _end_stream: u32,
+) -> Answer {
+    done(Status::Unimplemented)
+}
+
+pub(crate) fn proxy_grpc_cancel<T: 'static>(_c: Ctx<'_, T>, _token: u32) -> Answer {
+    done(Status::Unimplemented)
+}
+
+pub(crate) fn proxy_grpc_close<T: 'static>(_c: Ctx<'_, T>, _token: u32) -> Answer {
+    done(Status::Unimplemented)
 }

@@ -1,25 +1,25 @@
 //! Options: [`LoadOptions`] fix how a module is compiled (once per
-//! [`Plugin`](super::Plugin)); [`HostOptions`] configure each VM, the way an
-//! Envoy `WasmService`/`PluginConfig` does: names, configurations,
-//! environment, and the simulator's fixed clock, random seed and per-call
-//! budget.
+//! [`Compiled`](super::Compiled)); [`HostOptions`] configure each VM, the
+//! way an Envoy `WasmService`/`PluginConfig` does: names, configurations,
+//! environment, and the host's fixed clock, random seed and per-call
+//! budget; [`RootOptions`] configure each further root context of a VM
+//! (another plugin sharing it).
 //!
 //! Invariant: plain data with documented defaults; nothing here panics.
 
 use std::time::Duration;
 
-use super::abi::LogLevel;
+use proxy_wasm_abi::LogLevel;
+
 use super::maps::Properties;
 
 /// How a runaway guest call is stopped.
 ///
-/// Measured on the Laneway filter's full per-request lifecycle (release,
-/// see `laneway_filter_per_hop_cost` in `tests/host.rs`): epoch
-/// interruption costs a load and compare at function entries and loop
-/// heads, fuel a counter update per basic block; epoch is the default.
+/// Epoch interruption costs a load and compare at function entries and
+/// loop heads, fuel a counter update per basic block; epoch is the default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Interruption {
-    /// A background thread per plugin bumps the engine's epoch every
+    /// A background thread per engine bumps the epoch every
     /// [`EPOCH_TICK`]; each call gets a deadline of
     /// [`HostOptions::call_timeout`].
     #[default]
@@ -31,27 +31,41 @@ pub enum Interruption {
 /// The epoch ticker's period: the granularity of [`HostOptions::call_timeout`].
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// How a [`Plugin`](super::Plugin) compiles its module.
+/// How a module is compiled.
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
+    /// How runaway calls are stopped.
     pub interruption: Interruption,
     /// Write `/tmp/perf-<pid>.map` so `perf report` names the module's
     /// functions.
     pub perf_map: bool,
 }
 
-/// One VM's configuration. See the field docs for defaults.
-#[derive(Clone, Debug)]
-pub struct HostOptions {
-    /// `plugin_name` property (default `"laneway"`).
+/// One root context: one plugin configuration in a VM, as Envoy creates
+/// one per `PluginConfig` that shares the VM.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RootOptions {
+    /// `plugin_name` property (default empty, as in Envoy).
     pub plugin_name: String,
     /// `plugin_root_id` property (default empty, as in Envoy).
     pub root_id: String,
-    /// `plugin_vm_id` property; also names this VM's shared queues.
-    pub vm_id: String,
     /// Read with `proxy_get_buffer_bytes(PLUGIN_CONFIGURATION)` in
     /// `proxy_on_configure`.
     pub plugin_config: Vec<u8>,
+}
+
+/// One VM's configuration, and its first root context's. See the field
+/// docs for defaults.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// `plugin_name` of the first root context.
+    pub plugin_name: String,
+    /// `plugin_root_id` of the first root context.
+    pub root_id: String,
+    /// The first root context's plugin configuration.
+    pub plugin_config: Vec<u8>,
+    /// `plugin_vm_id` property; also names this VM's shared queues.
+    pub vm_id: String,
     /// Read with `proxy_get_buffer_bytes(VM_CONFIGURATION)`.
     pub vm_config: Vec<u8>,
     /// WASI `environ_get`.
@@ -69,11 +83,12 @@ pub struct HostOptions {
     pub call_timeout: Duration,
     /// Fuel for a single guest call under [`Interruption::Fuel`].
     pub call_fuel: u64,
-    /// Whether each hop calls the module's `laneway_guest_allocations`
-    /// export (if any) before and after, to report
-    /// [`Outcome::guest_allocations`](super::Outcome::guest_allocations);
-    /// two extra guest calls per hop.
-    pub count_guest_allocations: bool,
+    /// An export of the module, `() -> i64`, that counts the guest's heap
+    /// allocations. When set (and exported), each stream reads it before
+    /// and after, to report
+    /// [`Outcome::guest_allocations`](super::Outcome::guest_allocations):
+    /// two extra guest calls per stream. Default `None`.
+    pub allocation_counter: Option<String>,
     /// Clusters `proxy_http_call` may target; `None` accepts any name.
     pub clusters: Option<Vec<String>>,
     /// Static attributes by exact `\0`-separated path (for example
@@ -84,10 +99,10 @@ pub struct HostOptions {
 impl Default for HostOptions {
     fn default() -> HostOptions {
         HostOptions {
-            plugin_name: "laneway".into(),
+            plugin_name: String::new(),
             root_id: String::new(),
-            vm_id: String::new(),
             plugin_config: Vec::new(),
+            vm_id: String::new(),
             vm_config: Vec::new(),
             env: Vec::new(),
             // 2026-01-01T00:00:00Z.
@@ -96,9 +111,20 @@ impl Default for HostOptions {
             log_level: LogLevel::Info,
             call_timeout: Duration::from_secs(1),
             call_fuel: 100_000_000,
-            count_guest_allocations: true,
+            allocation_counter: None,
             clusters: None,
             properties: Properties::new(),
+        }
+    }
+}
+
+impl HostOptions {
+    /// The first root context's options.
+    pub fn first_root(&self) -> RootOptions {
+        RootOptions {
+            plugin_name: self.plugin_name.clone(),
+            root_id: self.root_id.clone(),
+            plugin_config: self.plugin_config.clone(),
         }
     }
 }
