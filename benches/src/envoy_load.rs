@@ -26,8 +26,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use laneway_sim::envoy::bootstrap::{self, Filter, Route, Sidecar, Target, VirtualHost};
-use laneway_sim::envoy::{Envoy, Options, client};
+use laneway_envoy::bootstrap::{self, Filter, Route, Sidecar, Target, VirtualHost};
+use laneway_envoy::{Envoy, Options, client};
+use laneway_scenario::WorkloadName;
 use serde_json::json;
 
 /// The sandbox whose fork the tagged requests of the mix reach. The mix is
@@ -148,11 +149,11 @@ fn fork_host(k: &str) -> String {
 }
 
 fn fork_body(k: &str) -> String {
-    format!("{SERVICE}@fork({k})\n")
+    format!("{}\n", WorkloadName::fork(SERVICE, k))
 }
 
 fn baseline_body() -> String {
-    format!("{SERVICE}@baseline\n")
+    format!("{}\n", WorkloadName::baseline(SERVICE))
 }
 
 /// The seed's Istio regex for one key, as RE2 (Envoy's `safe_regex`).
@@ -215,11 +216,7 @@ pub fn bootstrap_for(setup: &Setup, laneway: &Path, empty: &Path) -> serde_json:
             configuration: &config,
         },
     };
-    bootstrap::sidecar(&Sidecar {
-        filter,
-        virtual_hosts,
-        access_log: None,
-    })
+    bootstrap::sidecar(&Sidecar::new(filter, virtual_hosts))
 }
 
 /// Load parameters.
@@ -317,7 +314,7 @@ fn wrk(listener: SocketAddr, script: &Path, seconds: u32, load: &Load) -> Result
     if load.pin {
         // SAFETY: only sched_setaffinity runs between fork and exec.
         unsafe {
-            cmd.pre_exec(|| laneway_sim::envoy::pin_to_cpu(0));
+            cmd.pre_exec(|| laneway_envoy::pin_to_cpu(0));
         }
     }
     let out = cmd

@@ -13,20 +13,18 @@
 //! key and fork from filter state. Every Envoy and upstream is stopped when
 //! its test ends, pass or fail.
 
-#[path = "../../filter/core/tests/support/corpus.rs"]
-mod corpus;
-#[path = "support/wasm.rs"]
-mod wasm;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use laneway_core::{Decision, Request, Router};
-use laneway_sim::envoy::Envoy;
-use laneway_sim::envoy::bootstrap::{self, Filter, Sidecar, Target, VirtualHost};
-use laneway_sim::envoy::client;
-use laneway_sim::envoy::mesh::{Mesh, fork_workload};
+use laneway_core::filter_state;
+use laneway_core::{Decision, Reason, Request, Router};
+use laneway_envoy::Envoy;
+use laneway_envoy::bootstrap::{self, Filter, Sidecar, Target, VirtualHost};
+use laneway_envoy::client;
+use laneway_envoy::mesh::Mesh;
+use laneway_scenario::WorkloadName;
+use laneway_testdata::{self as corpus, wasm};
 
 /// Baseline services of the HotROD-like mesh, beside those the config forks.
 const BASELINE: [&str; 5] = ["frontend", "customer", "driver", "route", "location"];
@@ -68,7 +66,7 @@ fn run_corpus(config: &str) -> usize {
     let access_log = dir.join("access.log");
     let run = Run::start(&config_text, &access_log);
     let mesh = &run.mesh;
-    let mut expected_counts = BTreeMap::<&'static str, u64>::new();
+    let mut expected_counts = BTreeMap::<Reason, u64>::new();
     let mut ran = Vec::new();
     let mut not_deliverable = Vec::new();
 
@@ -98,7 +96,7 @@ fn run_corpus(config: &str) -> usize {
 
         // Envoy's own answer for this authority: an untagged request.
         let probe = run.send(&[("host", case.authority.as_bytes()), ("x-case", b"probe")]);
-        *expected_counts.entry(Decision::NoKey.reason()).or_default() += 1;
+        *expected_counts.entry(Reason::NoKey).or_default() += 1;
         let baseline_workload = probe.header("x-served-by");
         mesh.upstreams.take();
 
@@ -117,7 +115,7 @@ fn run_corpus(config: &str) -> usize {
         match verdict.decision {
             Decision::Fork(id) => {
                 let fork = run.router.fork(id);
-                let mut buf = [0u8; 512];
+                let mut buf = [0u8; laneway_core::authority::MAX_FORK_AUTHORITY];
                 let authority = run
                     .router
                     .fork_authority(id, case.authority.as_bytes(), &mut buf)
@@ -125,7 +123,11 @@ fn run_corpus(config: &str) -> usize {
                 assert_eq!(response.status, 200, "{at}: {}", response.text());
                 assert_eq!(
                     response.header("x-served-by").as_deref(),
-                    Some(fork_workload(fork.service, fork.key).as_str()),
+                    Some(
+                        WorkloadName::fork(fork.service, fork.key)
+                            .to_string()
+                            .as_str()
+                    ),
                     "{at}: a fork must serve it"
                 );
                 assert_eq!(received.len(), 1, "{at}");
@@ -194,11 +196,11 @@ fn run_corpus(config: &str) -> usize {
 
     // Envoy's counters equal the number of requests of each decision.
     let stats = mesh.envoy.stats().expect("stats");
-    for reason in Decision::REASONS {
+    for reason in Reason::ALL {
         let got = stats
             .get(&format!("wasmcustom.laneway.decision.{reason}"))
             .copied();
-        let want = expected_counts.get(reason).copied().unwrap_or(0);
+        let want = expected_counts.get(&reason).copied().unwrap_or(0);
         assert_eq!(
             got,
             Some(want),
@@ -207,27 +209,43 @@ fn run_corpus(config: &str) -> usize {
     }
     assert_eq!(stats.get("wasmcustom.laneway.host_errors"), Some(&0));
 
-    // The access log records Laneway's filter state for each tagged request.
+    // The access log records Laneway's filter state for each tagged
+    // request, read back with the one codec.
     std::thread::sleep(Duration::from_millis(400));
     let log = std::fs::read_to_string(&access_log).unwrap_or_default();
+    let states: Vec<filter_state::Decoded<'_>> = log
+        .lines()
+        .filter_map(|l| l.split_once("laneway: ").map(|(_, s)| s.trim()))
+        .filter(|s| *s != "-")
+        .map(|s| {
+            filter_state::decode(s.as_bytes())
+                .unwrap_or_else(|e| panic!("{config}: unreadable filter state {s:?}: {e}"))
+        })
+        .collect();
     for (name, decision) in &ran {
         if *decision == Decision::NoKey {
             continue;
         }
-        let wanted = format!("decision={}", decision.reason());
         assert!(
-            log.contains(&wanted),
-            "{config}: {name}: the access log has {wanted:?}\n{log}"
+            states.iter().any(|d| d.reason == decision.reason()),
+            "{config}: {name}: the access log has decision={}\n{log}",
+            decision.reason()
         );
     }
     if let Some((name, Decision::Fork(id))) =
         ran.iter().find(|(_, d)| matches!(d, Decision::Fork(_)))
     {
         let fork = run.router.fork(*id);
-        let line = format!("decision=fork key={} fork={}", fork.key, fork.destination);
         assert!(
-            log.contains(&line),
-            "{config}: {name}: the access log has {line:?}\n{log}"
+            states.iter().any(|d| d.reason == Reason::Fork
+                && d.key.is_some_and(|k| k.eq_bytes(fork.key.as_bytes()))
+                && d.fork.is_some_and(|f| f
+                    .bytes()
+                    .take(fork.destination.len())
+                    .eq(fork.destination.bytes()))),
+            "{config}: {name}: the access log has key={} fork={}\n{log}",
+            fork.key,
+            fork.destination
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -265,17 +283,16 @@ fn custom_member_names_through_envoy() {
 #[test]
 fn bad_plugin_config_is_refused_with_the_reason_in_the_log() {
     let module = wasm::build("laneway-filter");
-    let bootstrap = bootstrap::sidecar(&Sidecar {
-        filter: Filter::Wasm {
+    let bootstrap = bootstrap::sidecar(&Sidecar::new(
+        Filter::Wasm {
             module: &module,
             configuration: r#"{"version": 2, "sandboxes": [{"key": "a,b", "forks": []}]}"#,
         },
-        virtual_hosts: vec![VirtualHost::to(
+        vec![VirtualHost::to(
             "location",
             Target::Direct("location@baseline".into()),
         )],
-        access_log: None,
-    });
+    ));
     let err = match Envoy::start(&bootstrap) {
         Ok(_) => panic!("envoy started with a bad plugin configuration"),
         Err(e) => e.to_string(),

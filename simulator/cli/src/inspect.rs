@@ -84,12 +84,12 @@ pub fn inspect(
     if decide.is_some() {
         let mut decision = json!({
             "route": verdict.decision.route().as_str(),
-            "reason": verdict.decision.reason(),
+            "reason": verdict.decision.reason().as_str(),
             "explanation": explain(router, &verdict),
         });
         match verdict.decision {
             Decision::Fork(id) => {
-                let mut buf = [0u8; 512];
+                let mut buf = [0u8; laneway_core::authority::MAX_FORK_AUTHORITY];
                 let to = router
                     .fork_authority(id, authority.as_bytes(), &mut buf)
                     .unwrap_or_default();

@@ -4,16 +4,16 @@
 //!   schemas (`deploy/istio/crds/`), plus the CEL rules the schemas cannot
 //!   express that these manifests rely on;
 //! - every Laneway configuration they carry passes `Config::from_json`;
-//! - the Envoy bootstrap passes `envoy --mode validate`, which loads the
-//!   module and runs `on_configure` (and the same bootstrap with a broken
-//!   configuration fails, so the check is live).
-
-#[path = "support/wasm.rs"]
-mod wasm;
+//! - the Envoy bootstrap is what the one bootstrap builder writes (a drift
+//!   test; `LANEWAY_BLESS=1` rewrites the file), and passes `envoy --mode
+//!   validate`, which loads the module and runs `on_configure` (and the same
+//!   bootstrap with a broken configuration fails, so the check is live).
 
 use std::path::PathBuf;
 
 use laneway_core::Config;
+use laneway_envoy::bootstrap;
+use laneway_testdata::wasm;
 use serde_json::Value;
 
 fn deploy() -> PathBuf {
@@ -116,17 +116,35 @@ fn bootstrap_with(module: &std::path::Path, edit: impl Fn(String) -> String) -> 
 fn envoy_bootstrap_validates_in_real_envoy() {
     let module = wasm::build("laneway-filter");
     let good = bootstrap_with(&module, |t| t);
-    laneway_sim::envoy::validate(&good)
-        .unwrap_or_else(|e| panic!("deploy/envoy/bootstrap.yaml: {e}"));
+    laneway_envoy::validate(&good).unwrap_or_else(|e| panic!("deploy/envoy/bootstrap.yaml: {e}"));
     let bad = bootstrap_with(&module, |t| {
         t.replace(r#"{"version": 1,"#, r#"{"version": 7,"#)
     });
-    let err = laneway_sim::envoy::validate(&bad)
-        .expect_err("a bad plugin configuration must fail validation");
+    let err =
+        laneway_envoy::validate(&bad).expect_err("a bad plugin configuration must fail validation");
     assert!(
         err.contains("Unable to create Wasm plugin laneway"),
         "{err}"
     );
     let _ = std::fs::remove_file(good);
     let _ = std::fs::remove_file(bad);
+}
+
+#[test]
+fn envoy_bootstrap_is_what_the_builder_writes() {
+    let path = deploy().join("envoy/bootstrap.yaml");
+    let rendered = bootstrap::yaml(bootstrap::DEPLOY_HEADER, &bootstrap::deploy_example());
+    if std::env::var_os("LANEWAY_BLESS").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+        return;
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        on_disk == rendered,
+        "{} differs from laneway_envoy::bootstrap::deploy_example(); run with LANEWAY_BLESS=1 to rewrite it",
+        path.display()
+    );
+    // And the file is live: the builder's access-log format is the one
+    // every bootstrap uses.
+    assert!(on_disk.contains("FILTER_STATE(wasm.laneway:PLAIN)"));
 }

@@ -11,16 +11,14 @@
 //! - The differential and failed-hop checks can fail: a module that routes
 //!   nothing, and one that traps.
 
-#[path = "support/wasm.rs"]
-mod wasm;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use laneway_sim::host::Plugin;
-use laneway_sim::replay::{self, Options};
-use laneway_sim::report::{self, Report, TextOptions};
-use laneway_sim::scenario::Scenario;
+use laneway_replay::{NativeFactory, Options, WasmFactory};
+use laneway_report::{self as report, Report, TextOptions};
+use laneway_scenario::Scenario;
+use laneway_testdata::wasm;
+use proxy_wasm_host::Plugin;
 use serde::Deserialize;
 
 fn scenarios_dir() -> PathBuf {
@@ -48,21 +46,25 @@ fn load(path: &Path) -> Scenario {
     s
 }
 
-fn plugin() -> Plugin {
-    Plugin::load(&wasm::build("laneway-filter")).expect("the filter loads")
+fn plugin() -> WasmFactory {
+    WasmFactory::new(
+        Plugin::load(&wasm::build("laneway-filter")).expect("the filter loads"),
+        "laneway_filter.wasm",
+    )
 }
 
-fn run(plugin: &Plugin, s: &Scenario, threads: usize) -> Report {
-    replay::replay(
+fn run(plugin: &WasmFactory, s: &Scenario, threads: usize) -> Report {
+    let replayed = laneway_replay::replay(
         s,
         plugin,
-        "laneway_filter.wasm",
+        Some(&NativeFactory),
         &Options {
             threads,
             progress: None,
         },
     )
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    Report::new(s, &replayed)
 }
 
 fn check_golden(name: &str, actual: &str) {
@@ -193,18 +195,12 @@ fn reports_do_not_depend_on_the_thread_count() {
 fn the_differential_check_catches_a_filter_that_disagrees_with_the_core() {
     // The empty filter continues everything: it never forks, while the core
     // would. Every hop to a forked service must disagree.
-    let empty = Plugin::load(&wasm::build("laneway-empty-filter")).unwrap();
-    let s = load(&scenarios_dir().join("hotrod.yaml"));
-    let r = replay::replay(
-        &s,
-        &empty,
+    let empty = WasmFactory::new(
+        Plugin::load(&wasm::build("laneway-empty-filter")).unwrap(),
         "empty.wasm",
-        &Options {
-            threads: 2,
-            progress: None,
-        },
-    )
-    .unwrap();
+    );
+    let s = load(&scenarios_dir().join("hotrod.yaml"));
+    let r = run(&empty, &s, 2);
     let diff = r.checks.iter().find(|c| c.name == "differential").unwrap();
     assert!(!diff.passed);
     // tagged (100), percent-encoded (10), tracestate-only (10) requests each
@@ -228,18 +224,9 @@ fn a_trapping_filter_is_a_failed_hop_never_a_crash() {
       (func (export "proxy_on_vm_start") (param i32 i32) (result i32) i32.const 1)
       (func (export "proxy_on_configure") (param i32 i32) (result i32) i32.const 1)
       (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) unreachable))"#;
-    let trapping = Plugin::from_bytes(wat.as_bytes()).unwrap();
+    let trapping = WasmFactory::new(Plugin::from_bytes(wat.as_bytes()).unwrap(), "trap.wat");
     let s = load(&scenarios_dir().join("deep-chain.yaml"));
-    let r = replay::replay(
-        &s,
-        &trapping,
-        "trap.wat",
-        &Options {
-            threads: 2,
-            progress: None,
-        },
-    )
-    .unwrap();
+    let r = run(&trapping, &s, 2);
     let failed = r.checks.iter().find(|c| c.name == "failed-hops").unwrap();
     assert_eq!(
         failed.count, s.requests,
@@ -253,27 +240,71 @@ fn a_trapping_filter_is_a_failed_hop_never_a_crash() {
     assert_eq!(r.hops, s.requests);
 }
 
+fn explain(s: &Scenario, request: &str) -> Result<report::explain::Explanation, String> {
+    let explained = laneway_replay::explain(s, &plugin(), Some(&NativeFactory), request)
+        .map_err(|e| e.to_string())?;
+    Ok(report::explain::explanation(s, &explained))
+}
+
 #[test]
 fn explain_tells_the_story_of_one_request() {
     let s = load(&scenarios_dir().join("deep-chain.yaml"));
-    let e = replay::explain(&s, &plugin(), "tagged#7").unwrap();
+    let e = explain(&s, "tagged#7").unwrap();
     assert_eq!(e.request, "tagged#7");
-    assert_eq!(e.hops.len(), 9);
-    assert_eq!(e.hops[1].served_by, "svc-b@fork(k8deep)");
-    assert_eq!(e.hops[1].wasm.authority, "svc-b-k8deep:80");
-    assert_eq!(e.hops[3].propagates, "nothing");
-    assert_eq!(e.hops[4].dropped_at.as_deref(), Some("svc-d@baseline"));
+    assert_eq!(e.steps.len(), 9);
+    assert_eq!(e.steps[1].served_by, "svc-b@fork(k8deep)");
+    assert_eq!(e.steps[1].authority, "svc-b-k8deep:80");
+    assert_eq!(e.steps[3].propagates, "nothing");
+    assert_eq!(e.steps[4].dropped_at.as_deref(), Some("svc-d@baseline"));
     assert!(
-        e.hops[4].sent.iter().all(|(n, _)| n == ":authority"),
+        e.steps[4].sent.iter().all(|(n, _)| n == ":authority"),
         "no context after svc-d"
     );
-    let text = replay::explanation_text(&e);
+    let text = report::explain::text(&e);
     assert!(text.contains("context lost at svc-d@baseline"), "{text}");
-    assert!(
-        replay::explain(&s, &plugin(), "tagged#50").is_err(),
-        "only 50 tagged requests"
+    assert!(explain(&s, "tagged#50").is_err(), "only 50 tagged requests");
+    assert!(explain(&s, "nope").is_err());
+}
+
+/// Regression (issue 7): `explain` guessed each hop's depth by looking back
+/// for the caller's name, so in `a → [b → [a], c]` it put `a → c` under
+/// the inner `a`. The story is now drawn from the recorded tree.
+#[test]
+fn explain_nests_hops_exactly_as_they_were_called() {
+    let dir = std::env::temp_dir().join(format!("laneway-nesting-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nesting.yaml");
+    std::fs::write(
+        &path,
+        "name: nesting
+services: { a: {}, b: {}, c: {} }
+chains:
+  - name: tree
+    call: a
+    then:
+      - call: b
+        then: [{ call: a }]
+      - call: c
+traffic:
+  - { name: one, chain: tree }
+",
+    )
+    .unwrap();
+    let s = Scenario::load(&path).unwrap();
+    let e = explain(&s, "one").unwrap();
+    let shape: Vec<(usize, &str)> = e.steps.iter().map(|h| (h.depth, h.edge.as_str())).collect();
+    assert_eq!(
+        shape,
+        [
+            (0, "ingress → a"),
+            (1, "a@baseline → b"),
+            (2, "b@baseline → a"),
+            (1, "a@baseline → c"),
+        ]
     );
-    assert!(replay::explain(&s, &plugin(), "nope").is_err());
+    let text = report::explain::text(&e);
+    assert!(text.contains("\n    4. a@baseline → c\n"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,9 @@
 //! The `laneway` CLI: replay scenarios through the filter, explain one
 //! request, inspect headers, validate plugin configurations, and run the
-//! filter in a real Envoy. The edge of the program: the only place
-//! that uses `anyhow`, prints, and chooses exit codes.
+//! filter in a real Envoy. The edge of the program: the only place that
+//! uses `anyhow`, prints, and chooses exit codes. The work is the library
+//! crates': `laneway-scenario`, `laneway-replay`, `laneway-report`,
+//! `laneway-envoy`; [`inspect`] and [`demo`] are thin views over them.
 //!
 //! Exit codes: 0 = every check holds, 1 = a check failed, 2 = bad input or
 //! usage. Never panics on bad input: every error names the file, the field
@@ -10,9 +12,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod demo;
+mod inspect;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use laneway_core::{Config, Router};
+use laneway_replay::{NativeFactory, WasmFactory};
+use laneway_report::TextOptions;
 
 /// Laneway: exact routing-key routing for sandboxes in Envoy and Istio.
 #[derive(Parser)]
@@ -155,14 +162,21 @@ fn wasm_path(wasm: Option<PathBuf>) -> Result<PathBuf, Exit> {
     Ok(path)
 }
 
-fn load_plugin(path: &Path) -> Result<laneway_sim::host::Plugin, Exit> {
-    laneway_sim::host::Plugin::load(path)
+fn load_plugin(path: &Path) -> Result<proxy_wasm_host::Plugin, Exit> {
+    proxy_wasm_host::Plugin::load(path)
         .map_err(|e| bad_input(anyhow::anyhow!("{}: {e}", path.display())))
 }
 
-fn load_scenario(path: &Path) -> Result<laneway_sim::scenario::Scenario, Exit> {
-    laneway_sim::scenario::Scenario::load(path)
+fn load_scenario(path: &Path) -> Result<laneway_scenario::Scenario, Exit> {
+    laneway_scenario::Scenario::load(path)
         .map_err(|e| bad_input(anyhow::anyhow!("invalid scenario\n{e}")))
+}
+
+fn module_name(wasm: &Path) -> String {
+    wasm.file_name().map_or_else(
+        || wasm.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn progress(done: u64, total: u64) {
@@ -180,8 +194,8 @@ fn progress(done: u64, total: u64) {
         "#".repeat(filled),
         ".".repeat(width - filled),
         percent,
-        laneway_sim::report::thousands(done),
-        laneway_sim::report::thousands(total)
+        laneway_report::thousands(done),
+        laneway_report::thousands(total)
     );
     if done >= total {
         let _ = writeln!(err);
@@ -216,33 +230,34 @@ fn run(command: Command) -> Result<u8, Exit> {
                 .map(|p| load_scenario(p))
                 .collect::<Result<_, _>>()?;
             let plugin = load_plugin(&wasm)?;
-            let mut options = laneway_sim::replay::Options::default();
+            let mut options = laneway_replay::Options::default();
             if let Some(n) = threads {
                 options.threads = n.max(1);
             }
             if std::io::stderr().is_terminal() {
                 options.progress = Some(progress);
             }
-            let name = wasm.file_name().map_or_else(
-                || wasm.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
+            let primary = WasmFactory::new(plugin, module_name(&wasm));
             let mut reports = Vec::new();
             for scenario in &loaded {
-                let report = laneway_sim::replay::replay(scenario, &plugin, &name, &options)
-                    .map_err(|e| Exit(2, anyhow::anyhow!("{}: {e}", scenario.file.display())))?;
-                let text_options = laneway_sim::report::TextOptions {
+                let replayed =
+                    laneway_replay::replay(scenario, &primary, Some(&NativeFactory), &options)
+                        .map_err(|e| {
+                            Exit(2, anyhow::anyhow!("{}: {e}", scenario.file.display()))
+                        })?;
+                let report = laneway_report::Report::new(scenario, &replayed);
+                let text_options = TextOptions {
                     details,
                     only_failures,
                 };
                 if json.as_deref().is_none_or(|j| j.as_os_str() != "-") {
-                    println!("{}", laneway_sim::report::text(&report, text_options));
+                    println!("{}", laneway_report::text(&report, text_options));
                 }
                 let secs = report.elapsed.as_secs_f64();
                 eprintln!(
                     "laneway: {}: {} hops in {:.2} s ({:.0} hops/s, {} threads)",
                     report.scenario,
-                    laneway_sim::report::thousands(report.hops),
+                    laneway_report::thousands(report.hops),
                     secs,
                     report.hops as f64 / secs.max(1e-9),
                     report.threads
@@ -250,12 +265,12 @@ fn run(command: Command) -> Result<u8, Exit> {
                 reports.push(report);
             }
             if let Some(path) = &json {
-                let text = serde_json::to_string_pretty(&laneway_sim::report::json(&reports))
+                let text = serde_json::to_string_pretty(&laneway_report::json(&reports))
                     .unwrap_or_default();
                 write_out(path, &format!("{text}\n"))?;
             }
             if let Some(path) = &junit {
-                write_out(path, &laneway_sim::report::junit(&reports))?;
+                write_out(path, &laneway_report::junit(&reports))?;
             }
             Ok(if reports.iter().all(|r| r.passed()) {
                 0
@@ -271,9 +286,12 @@ fn run(command: Command) -> Result<u8, Exit> {
             let wasm = wasm_path(wasm)?;
             let scenario = load_scenario(&scenario)?;
             let plugin = load_plugin(&wasm)?;
-            let e = laneway_sim::replay::explain(&scenario, &plugin, &request)
-                .map_err(|e| bad_input(e.into()))?;
-            print!("{}", laneway_sim::replay::explanation_text(&e));
+            let primary = WasmFactory::new(plugin, module_name(&wasm));
+            let explained =
+                laneway_replay::explain(&scenario, &primary, Some(&NativeFactory), &request)
+                    .map_err(|e| bad_input(e.into()))?;
+            let e = laneway_report::explain::explanation(&scenario, &explained);
+            print!("{}", laneway_report::explain::text(&e));
             Ok(if e.findings.is_empty() { 0 } else { 1 })
         }
         Command::Inspect {
@@ -288,7 +306,7 @@ fn run(command: Command) -> Result<u8, Exit> {
                 .transpose()
                 .map_err(bad_input)?;
             let decide = router.as_ref().zip(authority.as_deref());
-            let report = laneway_sim::inspect::inspect(&baggage, &tracestate, decide);
+            let report = inspect::inspect(&baggage, &tracestate, decide);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -342,7 +360,7 @@ fn run(command: Command) -> Result<u8, Exit> {
                     wasm.display()
                 )));
             }
-            let report = laneway_sim::demo::run(&wasm, &text).map_err(|e| Exit(1, e.into()))?;
+            let report = demo::run(&wasm, &text).map_err(|e| Exit(1, e.into()))?;
             print!("{report}");
             Ok(0)
         }

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::envoy::EnvoyError;
-use crate::envoy::mesh::Mesh;
+use laneway_core::filter_state;
+use laneway_envoy::EnvoyError;
+use laneway_envoy::mesh::Mesh;
 
 /// The HotROD services: the frontend calls customer, driver and route.
 pub const HOTROD: [&str; 5] = ["frontend", "customer", "driver", "route", "location"];
@@ -119,7 +120,10 @@ pub fn run(module: &Path, config_text: &str) -> Result<String, EnvoyError> {
         .map(
             |l| match l.split_once("laneway: ").map(|(_, state)| state.trim()) {
                 None | Some("-") => "no_key (no key in baggage or tracestate)".to_owned(),
-                Some(state) => crate::replay::decider::decision_of(state.as_bytes()).to_owned(),
+                Some(state) => match filter_state::decode(state.as_bytes()) {
+                    Ok(d) => d.reason.as_str().to_owned(),
+                    Err(e) => format!("unreadable filter state ({e}): {state}"),
+                },
             },
         )
         .collect();

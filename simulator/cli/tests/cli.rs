@@ -2,8 +2,7 @@
 //! exit codes and messages (over the whole `testdata/config-errors/`
 //! corpus), and bad input that must exit 2 without a panic.
 
-#[path = "../../filter/core/tests/support/corpus.rs"]
-mod corpus;
+use laneway_testdata as corpus;
 
 use std::process::{Command, Output};
 

@@ -3,7 +3,8 @@
 //!
 //! The workloads come from the plugin configuration: each forked service
 //! and each extra baseline host gets a `host@baseline` workload, each fork
-//! a `service@fork(key)` workload behind the fork's destination host, and
+//! a `service@fork(key)` workload behind the fork's destination host (names
+//! are [`WorkloadName`]s), and
 //! hosts no virtual host knows reach `unknown-host`. Used by the
 //! end-to-end tests and by `laneway demo-envoy`.
 
@@ -11,24 +12,15 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use laneway_core::Config;
+use laneway_scenario::WorkloadName;
 
-use super::bootstrap::{self, Filter, Sidecar, Target, VirtualHost};
+use super::bootstrap::{self, AccessLog, Filter, Sidecar, Target, VirtualHost};
 use super::client::{self, Response};
 use super::upstream::Upstreams;
 use super::{Envoy, EnvoyError};
 
 /// The workload answering hosts no virtual host knows.
 pub const UNKNOWN_HOST: &str = "unknown-host";
-
-/// The name of a service's baseline workload.
-pub fn baseline_workload(host: &str) -> String {
-    format!("{host}@baseline")
-}
-
-/// The name of a fork's workload.
-pub fn fork_workload(service: &str, key: &str) -> String {
-    format!("{service}@fork({key})")
-}
 
 /// A running sidecar and its upstreams; both stop on drop.
 pub struct Mesh {
@@ -58,15 +50,19 @@ impl Mesh {
             }
         };
         for host in extra_hosts {
-            add(host, baseline_workload(host));
+            add(host, WorkloadName::baseline(host).to_string());
         }
         for sandbox in &config.sandboxes {
             for fork in &sandbox.forks {
-                add(&fork.service, baseline_workload(&fork.service));
+                add(
+                    &fork.service,
+                    WorkloadName::baseline(&fork.service).to_string(),
+                );
                 let dest = laneway_core::authority::host(fork.destination.as_bytes());
+                let service = fork.service.to_ascii_lowercase();
                 add(
                     &String::from_utf8_lossy(dest),
-                    fork_workload(&fork.service.to_ascii_lowercase(), &sandbox.key),
+                    WorkloadName::fork(&service, &sandbox.key).to_string(),
                 );
             }
         }
@@ -83,14 +79,17 @@ impl Mesh {
             .map(|(h, w)| VirtualHost::to(h, target(w)))
             .collect();
         virtual_hosts.push(VirtualHost::to("*", target(UNKNOWN_HOST)));
-        let envoy = Envoy::start(&bootstrap::sidecar(&Sidecar {
-            filter: Filter::Wasm {
+        let mut sidecar = Sidecar::new(
+            Filter::Wasm {
                 module,
                 configuration: config_text,
             },
             virtual_hosts,
-            access_log,
-        }))?;
+        );
+        if let Some(path) = access_log {
+            sidecar.access_log = AccessLog::File(path);
+        }
+        let envoy = Envoy::start(&bootstrap::sidecar(&sidecar))?;
         let listener = envoy
             .listener(bootstrap::LISTENER)
             .ok_or_else(|| EnvoyError::Io("envoy reports no outbound listener".into()))?;

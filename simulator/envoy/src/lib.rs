@@ -1,9 +1,10 @@
-//! Real Envoy processes on loopback, for the end-to-end tests,
-//! `laneway demo-envoy` and the in-Envoy benchmarks.
+//! `laneway-envoy`: real Envoy processes on loopback, for the end-to-end
+//! tests, `laneway demo-envoy` and the in-Envoy benchmarks.
 //!
-//! - [`bootstrap`] writes an Envoy bootstrap shaped like Istio's outbound
-//!   sidecar: one listener, one virtual host per service host, the Laneway
-//!   filter (or none, or another module) before the router.
+//! - [`bootstrap`] is the one bootstrap builder: shaped like Istio's
+//!   outbound sidecar, one listener, one virtual host per service host, the
+//!   Laneway filter (or none, or another module) before the router; it also
+//!   writes `deploy/envoy/bootstrap.yaml`.
 //! - [`upstream`] runs tiny HTTP servers that answer with the name of the
 //!   workload that served the request, and record what they received.
 //! - [`client`] is a raw HTTP/1.1 client, so a test can send repeated header

@@ -1,321 +1,21 @@
-//! Scenario files: what a replay runs. Format documented in
-//! `testdata/README.md` ("scenarios/") and `testdata/scenario.schema.json`.
-//!
-//! Two steps, as for the plugin configuration: [`Scenario::load`] parses
-//! YAML or JSON into [`spec`] types (syntax, types and unknown fields fail
-//! with `file:line:column`), then [`compile`] checks meaning (unknown
-//! services and chains, bad keys, impossible faults) and builds the indexed
-//! model the replay walks. Every error names the file and a JSON pointer
-//! (`/traffic/2/chain`) with the reason.
-//!
-//! The model knows nothing of wasm or Envoy: a replay backend decides each
-//! hop, the scenario says what exists and what was expected.
-//!
-//! Never panics on any input.
+//! [`compile`]: from the spec as written to the model the replay walks,
+//! checking meaning and resolving every name once. Every error names the
+//! file and a JSON pointer with the reason; all errors are reported at
+//! once, in document order.
 
-pub mod spec;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
-
-use laneway_core::Config;
 use laneway_core::config::{Fork, Sandbox, UnknownKeyPolicy};
+use laneway_core::{Config, Reason};
 
-use spec::{CallSpec, Kind, PluginSpec, Propagation, ScenarioSpec};
-
-/// A scenario error: where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScenarioError {
-    /// The file.
-    pub file: PathBuf,
-    /// `line:column` from the parser, or a JSON pointer (shown as
-    /// `file#/pointer`), or empty.
-    pub at: String,
-    /// Why.
-    pub reason: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at.chars().next() {
-            None => write!(f, "{}: {}", self.file.display(), self.reason),
-            // A JSON pointer, written as a URI fragment.
-            Some('/') => write!(f, "{}#{}: {}", self.file.display(), self.at, self.reason),
-            Some(_) => write!(f, "{}:{}: {}", self.file.display(), self.at, self.reason),
-        }
-    }
-}
-
-impl std::error::Error for ScenarioError {}
-
-/// Every error found in one scenario file, in document order.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScenarioErrors(pub Vec<ScenarioError>);
-
-impl fmt::Display for ScenarioErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ScenarioErrors {}
-
-/// Index of a service.
-pub type ServiceId = usize;
-/// Index of a sandbox.
-pub type SandboxId = usize;
-/// Index of a call node in [`Scenario::calls`].
-pub type CallId = usize;
-
-/// Which workload serves a service: its baseline, or a sandbox's fork.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Workload {
-    /// The shared baseline.
-    Baseline(ServiceId),
-    /// The fork of a service in a sandbox.
-    Fork(ServiceId, SandboxId),
-}
-
-/// A service.
-#[derive(Clone, Debug)]
-pub struct Service {
-    /// The name used in the scenario.
-    pub name: String,
-    /// The host callers put in `:authority`.
-    pub host: String,
-    /// The port callers put in `:authority`.
-    pub port: u16,
-    /// What the baseline propagates downstream.
-    pub propagates: Propagation,
-    /// `host:port`, precomputed.
-    pub authority: String,
-}
-
-/// A deployed fork.
-#[derive(Clone, Debug)]
-pub struct ForkModel {
-    /// The service it forks.
-    pub service: ServiceId,
-    /// Its host (and optional port), as in the plugin configuration.
-    pub destination: String,
-    /// Its host alone, lowercase, for matching a rewritten `:authority`.
-    pub destination_host: String,
-    /// What it calls instead of the baseline's calls, if different.
-    pub calls: Option<Vec<CallId>>,
-    /// What it propagates.
-    pub propagates: Propagation,
-}
-
-/// A sandbox: a key and its deployed forks.
-#[derive(Clone, Debug)]
-pub struct SandboxModel {
-    /// The routing key.
-    pub key: String,
-    /// The forks.
-    pub forks: Vec<ForkModel>,
-}
-
-/// One call: a service and what it calls next.
-#[derive(Clone, Debug)]
-pub struct Call {
-    /// The callee.
-    pub service: ServiceId,
-    /// Its downstream calls, in order (for the baseline; forks may override).
-    pub then: Vec<CallId>,
-}
-
-/// A named call chain: the entry call.
-#[derive(Clone, Debug)]
-pub struct Chain {
-    /// The name.
-    pub name: String,
-    /// The entry call (made by the ingress).
-    pub entry: CallId,
-}
-
-/// Entry headers of a traffic group.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Headers {
-    /// `baggage` lines.
-    pub baggage: Vec<String>,
-    /// `tracestate` lines.
-    pub tracestate: Vec<String>,
-}
-
-/// One traffic group.
-#[derive(Clone, Debug)]
-pub struct Traffic {
-    /// The name.
-    pub name: String,
-    /// The chain.
-    pub chain: usize,
-    /// How many requests.
-    pub count: u64,
-    /// The kind.
-    pub kind: Kind,
-    /// The sandbox the requests belong to (the client's intent), if any.
-    /// Spoofed and untagged traffic belongs to none.
-    pub intent: Option<SandboxId>,
-    /// The key the requests carry (for spoofed traffic, a key they should not have).
-    pub key: Option<String>,
-    /// The entry headers.
-    pub headers: Headers,
-    /// Sparse expectations.
-    pub expect: spec::Expect,
-    /// The first request's global index.
-    pub first: u64,
-}
-
-/// A fault, compiled.
-#[derive(Clone, Debug)]
-pub enum Fault {
-    /// Requests routed to this fork fail with 503.
-    ForkUnavailable {
-        /// The fork.
-        workload: Workload,
-    },
-    /// This workload stops propagating context from request `from` on.
-    DropContext {
-        /// The workloads affected: a service's baseline, a fork, or both.
-        service: ServiceId,
-        /// `None`: every workload of the service.
-        only: Option<Workload>,
-        /// The first request affected.
-        from: u64,
-    },
-    /// From request `at` on, the plugin configuration is this.
-    ConfigSwap {
-        /// The first request that sees the new configuration.
-        at: u64,
-        /// The configuration text.
-        config: String,
-    },
-}
-
-/// A compiled scenario.
-#[derive(Clone, Debug)]
-pub struct Scenario {
-    /// The file it came from.
-    pub file: PathBuf,
-    /// Its name.
-    pub name: String,
-    /// Its description.
-    pub description: String,
-    /// Services, by id.
-    pub services: Vec<Service>,
-    /// Sandboxes, by id.
-    pub sandboxes: Vec<SandboxModel>,
-    /// Call nodes.
-    pub calls: Vec<Call>,
-    /// Chains.
-    pub chains: Vec<Chain>,
-    /// Traffic groups, in replay order.
-    pub traffic: Vec<Traffic>,
-    /// Faults.
-    pub faults: Vec<Fault>,
-    /// The plugin configuration at the start.
-    pub config: String,
-    /// Total requests.
-    pub requests: u64,
-}
-
-impl Scenario {
-    /// Reads, parses and compiles a scenario file.
-    pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
-        let err = |at: String, reason: String| {
-            ScenarioErrors(vec![ScenarioError {
-                file: path.to_path_buf(),
-                at,
-                reason,
-            }])
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| err(String::new(), format!("cannot read: {e}")))?;
-        let spec = spec::parse(path, &text).map_err(|(at, reason)| err(at, reason))?;
-        compile(path, &spec)
-    }
-
-    /// The display name of a workload: `service@baseline` or `service@fork(K)`.
-    pub fn workload_name(&self, w: Workload) -> String {
-        match w {
-            Workload::Baseline(s) => format!("{}@baseline", self.services[s].name),
-            Workload::Fork(s, b) => {
-                format!("{}@fork({})", self.services[s].name, self.sandboxes[b].key)
-            }
-        }
-    }
-
-    /// The fork of `service` in `sandbox`, if deployed.
-    pub fn fork(&self, service: ServiceId, sandbox: SandboxId) -> Option<&ForkModel> {
-        self.sandboxes[sandbox]
-            .forks
-            .iter()
-            .find(|f| f.service == service)
-    }
-
-    /// What a workload calls after `call`.
-    pub fn next_calls(&self, call: CallId, w: Workload) -> &[CallId] {
-        match w {
-            Workload::Fork(s, b) => match self.fork(s, b).and_then(|f| f.calls.as_deref()) {
-                Some(calls) => calls,
-                None => &self.calls[call].then,
-            },
-            Workload::Baseline(_) => &self.calls[call].then,
-        }
-    }
-
-    /// What a workload propagates, before faults.
-    pub fn propagates(&self, w: Workload) -> Propagation {
-        match w {
-            Workload::Baseline(s) => self.services[s].propagates,
-            Workload::Fork(s, b) => self
-                .fork(s, b)
-                .map_or(self.services[s].propagates, |f| f.propagates),
-        }
-    }
-
-    /// The workload a hop reaches for `service`, given where the decision
-    /// sent it: `None` for the baseline; `Some(host)` for a rewritten
-    /// authority's host. `None` when no deployed fork has that host.
-    pub fn served_by(&self, service: ServiceId, fork_host: Option<&str>) -> Option<Workload> {
-        let Some(host) = fork_host else {
-            return Some(Workload::Baseline(service));
-        };
-        for (b, sandbox) in self.sandboxes.iter().enumerate() {
-            for f in &sandbox.forks {
-                if f.destination_host.eq_ignore_ascii_case(host) {
-                    return Some(Workload::Fork(f.service, b));
-                }
-            }
-        }
-        None
-    }
-
-    /// The traffic group of request `index`.
-    pub fn traffic_of(&self, index: u64) -> Option<&Traffic> {
-        self.traffic
-            .iter()
-            .find(|t| (t.first..t.first + t.count).contains(&index))
-    }
-
-    /// Finds a request by name: `GROUP` (its first request) or `GROUP#N`
-    /// (the N-th, from 0).
-    pub fn request_by_name(&self, name: &str) -> Option<(&Traffic, u64)> {
-        let (group, n) = match name.rsplit_once('#') {
-            Some((g, n)) => (g, n.parse::<u64>().ok()?),
-            None => (name, 0),
-        };
-        let t = self.traffic.iter().find(|t| t.name == group)?;
-        (n < t.count).then_some((t, t.first + n))
-    }
-}
+use crate::expect::{CallerMatch, Cause, Expectations, ExpectedServed, HopExpectation, HopRoute};
+use crate::spec::{self, CallSpec, Kind, PluginSpec, ScenarioSpec};
+use crate::workload::{Place, WorkloadName};
+use crate::{
+    Call, CallId, Chain, Fault, ForkModel, Headers, SandboxModel, Scenario, ScenarioError,
+    ScenarioErrors, Service, ServiceId, Traffic, Workload,
+};
 
 /// The derived plugin configuration: every deployed fork of every sandbox.
 pub fn derive_config(
@@ -610,11 +310,10 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             },
             None => headers_for(t.kind, t.key.as_deref()),
         };
-        let expect = t.expect.clone().unwrap_or_default();
-        check_expect(
+        let expect = resolve_expect(
             &mut c,
             &format!("{at}/expect"),
-            &expect,
+            &t.expect.clone().unwrap_or_default(),
             &services,
             &sandboxes,
         );
@@ -730,6 +429,14 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
     if !c.errors.is_empty() {
         return Err(ScenarioErrors(c.errors));
     }
+    let mut fork_hosts = HashMap::new();
+    for (b, sandbox) in sandboxes.iter().enumerate() {
+        for f in &sandbox.forks {
+            fork_hosts
+                .entry(f.destination_host.clone())
+                .or_insert(Workload::Fork(f.service, b));
+        }
+    }
     Ok(Scenario {
         file: file.to_path_buf(),
         name: spec.name.clone(),
@@ -742,6 +449,7 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         faults,
         config,
         requests: first,
+        fork_hosts,
     })
 }
 
@@ -791,57 +499,157 @@ fn plugin_config(
     text
 }
 
-fn check_expect(
+/// Resolves a workload name written in an expectation.
+fn resolve_workload(
+    name: &str,
+    services: &[Service],
+    sandboxes: &[SandboxModel],
+) -> Option<(ServiceId, ExpectedServed)> {
+    let w = WorkloadName::parse(name)?;
+    let s = services.iter().position(|x| x.name == w.service)?;
+    let served = match w.place {
+        Place::Baseline => ExpectedServed::By(Workload::Baseline(s)),
+        Place::Rejected => ExpectedServed::Rejected,
+        Place::Unavailable => ExpectedServed::Unavailable,
+        Place::Failed => ExpectedServed::Failed,
+        Place::Fork(key) => ExpectedServed::By(Workload::Fork(
+            s,
+            sandboxes.iter().position(|b| b.key == key)?,
+        )),
+    };
+    Some((s, served))
+}
+
+fn names(values: impl Iterator<Item = &'static str>) -> String {
+    values.collect::<Vec<_>>().join(", ")
+}
+
+/// Checks a traffic group's expectations and resolves every name in them;
+/// a name it does not know is an error at its JSON pointer.
+fn resolve_expect(
     c: &mut Compiler,
     at: &str,
     e: &spec::Expect,
     services: &[Service],
     sandboxes: &[SandboxModel],
-) {
-    let workload_ok = |name: &str| -> bool {
-        let Some((service, rest)) = name.split_once('@') else {
-            return false;
-        };
-        services.iter().any(|s| s.name == service)
-            && (matches!(rest, "baseline" | "rejected" | "unavailable" | "failed")
-                || rest
-                    .strip_prefix("fork(")
-                    .and_then(|r| r.strip_suffix(')'))
-                    .is_some_and(|k| sandboxes.iter().any(|s| s.key == k)))
+) -> Expectations {
+    let service = |n: &str| services.iter().position(|s| s.name == n);
+    let mut out = Expectations {
+        status: e.status,
+        ..Expectations::default()
     };
-    for (i, w) in e.path.iter().flatten().enumerate() {
-        if !workload_ok(w) {
-            c.error(
-                format!("{at}/path/{i}"),
-                format!(
-                    "{w:?} is not SERVICE@baseline, SERVICE@fork(KEY), SERVICE@rejected, SERVICE@unavailable or SERVICE@failed for a declared service and sandbox"
+    if let Some(path) = &e.path {
+        let mut resolved = Vec::new();
+        for (i, w) in path.iter().enumerate() {
+            match resolve_workload(w, services, sandboxes) {
+                Some(r) => resolved.push(r),
+                None => c.error(
+                    format!("{at}/path/{i}"),
+                    format!(
+                        "{w:?} is not SERVICE@baseline, SERVICE@fork(KEY), SERVICE@rejected, SERVICE@unavailable or SERVICE@failed for a declared service and sandbox"
+                    ),
                 ),
-            );
+            }
         }
+        out.path = Some(resolved);
     }
     for (edge, h) in e.hops.iter().flatten() {
-        let callee = edge.rsplit_once("->").map_or(edge.as_str(), |(_, s)| s);
-        if !services.iter().any(|s| s.name == callee) {
+        let here = format!("{at}/hops/{edge}");
+        let (caller, callee) = match edge.rsplit_once("->") {
+            Some(("ingress", s)) => (Some(CallerMatch::Ingress), s),
+            Some((name, s)) => match service(name) {
+                Some(id) => (Some(CallerMatch::Service(id)), s),
+                None => {
+                    c.error(
+                        &here,
+                        format!("unknown caller {name:?}; write ingress or a declared service"),
+                    );
+                    (None, s)
+                }
+            },
+            None => (Some(CallerMatch::Any), edge.as_str()),
+        };
+        let callee_id = service(callee);
+        if callee_id.is_none() {
             c.error(
-                format!("{at}/hops/{edge}"),
+                &here,
                 format!("unknown service {callee:?} (write SERVICE or CALLER->SERVICE)"),
             );
         }
-        if let Some(w) = &h.served_by
-            && !workload_ok(w)
-        {
-            c.error(
-                format!("{at}/hops/{edge}/served_by"),
-                format!("{w:?} is not a declared workload"),
-            );
+        let route = h.route.as_deref().and_then(|r| {
+            let found = HopRoute::from_name(r);
+            if found.is_none() {
+                c.error(
+                    format!("{here}/route"),
+                    format!(
+                        "unknown route {r:?}; expected one of {}",
+                        names(HopRoute::ALL.iter().map(|r| r.as_str()))
+                    ),
+                );
+            }
+            found
+        });
+        let reason = h.reason.as_deref().and_then(|r| {
+            let found = Reason::from_name(r.as_bytes());
+            if found.is_none() {
+                c.error(
+                    format!("{here}/reason"),
+                    format!(
+                        "unknown reason {r:?}; expected one of {}",
+                        names(Reason::ALL.iter().map(|r| r.as_str()))
+                    ),
+                );
+            }
+            found
+        });
+        let served_by = h.served_by.as_deref().and_then(|w| {
+            let found = resolve_workload(w, services, sandboxes);
+            if found.is_none() {
+                c.error(
+                    format!("{here}/served_by"),
+                    format!("{w:?} is not a declared workload"),
+                );
+            }
+            found
+        });
+        if let (Some(caller), Some(service)) = (caller, callee_id) {
+            out.hops.push(HopExpectation {
+                edge: edge.clone(),
+                caller,
+                service,
+                route,
+                reason,
+                served_by,
+            });
         }
     }
-    for (i, m) in e.misses.iter().flatten().enumerate() {
-        if !services.iter().any(|s| s.name == m.service) {
-            c.error(
-                format!("{at}/misses/{i}/service"),
-                format!("unknown service {:?}", m.service),
-            );
+    if let Some(misses) = &e.misses {
+        let mut resolved = Vec::new();
+        for (i, m) in misses.iter().enumerate() {
+            let s = service(&m.service);
+            if s.is_none() {
+                c.error(
+                    format!("{at}/misses/{i}/service"),
+                    format!("unknown service {:?}", m.service),
+                );
+            }
+            let cause = Cause::from_name(&m.cause);
+            if cause.is_none() {
+                c.error(
+                    format!("{at}/misses/{i}/cause"),
+                    format!(
+                        "unknown cause {:?}; expected one of {}",
+                        m.cause,
+                        names(Cause::ALL.iter().map(|c| c.as_str()))
+                    ),
+                );
+            }
+            if let (Some(s), Some(cause)) = (s, cause) {
+                resolved.push((s, cause));
+            }
         }
+        resolved.sort_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        out.misses = Some(resolved);
     }
+    out
 }

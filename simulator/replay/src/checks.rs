@@ -1,0 +1,344 @@
+//! The checks: they judge a [`Trace`] and know nothing about the backend
+//! that recorded it.
+//!
+//! Global checks, on every hop:
+//! - **leak**: a request of no sandbox reached a fork;
+//! - **cross-talk**: a request of sandbox K reached another sandbox's fork;
+//! - **miss**: a request of sandbox K did not reach K's fork of a service
+//!   K forks, with the [`Cause`] (for example `context_dropped at
+//!   customer@baseline`); a traffic group that lists its expected misses
+//!   accepts exactly those instead;
+//! - **failed-hops**: the filter trapped or ran away.
+//!
+//! Per traffic group, its sparse expectations (path, status, hops,
+//! misses). Leaving the baseline is what counts for leak and cross-talk,
+//! whether or not the fork could answer.
+//!
+//! The **differential** check ([`compare`]) takes two traces of the same
+//! request, from two backends, and compares them hop by hop.
+//!
+//! Each check also counts what the report shows: distinct paths per group
+//! and hops per caller → service edge (the blast radius).
+
+use laneway_core::Reason;
+use laneway_scenario::expect::CallerMatch;
+use laneway_scenario::{Cause, Scenario, ServiceId, Workload};
+
+use crate::names;
+use crate::summary::{PathHop, Summary};
+use crate::trace::{Caller, Hop, HopId, Served, Trace};
+
+/// Buffers the checks reuse from request to request.
+#[derive(Default)]
+pub struct Scratch {
+    path: Vec<PathHop>,
+    misses: Vec<(ServiceId, Cause, Option<Workload>)>,
+}
+
+fn request_name(sc: &Scenario, trace: &Trace) -> String {
+    let t = &sc.traffic[trace.group];
+    format!("{}#{}", t.name, trace.index - t.first)
+}
+
+/// Why hop `hop` missed the intended sandbox's fork, if it did.
+fn miss_cause(sc: &Scenario, trace: &Trace, id: HopId, hop: &Hop) -> Option<Cause> {
+    let k = sc.traffic[trace.group].intent?;
+    if sc.fork(hop.service, k).is_none() || hop.served == Served::By(Workload::Fork(hop.service, k))
+    {
+        return None;
+    }
+    Some(match hop.served {
+        Served::Failed => Cause::Failed,
+        Served::Unavailable(_) => Cause::Unavailable,
+        Served::Rejected(_) => Cause::Rejected,
+        Served::By(Workload::Fork(..)) => Cause::OtherFork,
+        Served::By(Workload::Baseline(_)) => match hop.reason {
+            Some(Reason::Malformed) => Cause::Malformed,
+            Some(Reason::Conflict) => Cause::Conflict,
+            Some(Reason::NoFork | Reason::UnknownKey) => Cause::NotConfigured,
+            _ if trace.dropped_at(id).is_some() => Cause::ContextDropped,
+            _ => Cause::NoKey,
+        },
+    })
+}
+
+/// Judges one request's trace into `summary`.
+pub fn judge(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &mut Scratch) {
+    let t = &sc.traffic[trace.group];
+    let index = trace.index;
+    let name = || request_name(sc, trace);
+    scratch.path.clear();
+    scratch.misses.clear();
+    for (i, hop) in trace.hops().iter().enumerate() {
+        let id = i as HopId;
+        summary.hops += 1;
+        scratch.path.push(PathHop {
+            caller: hop.caller,
+            service: hop.service,
+            served: hop.served,
+            reason: hop.reason,
+            parent: hop.parent,
+        });
+        if let Some(cause) = miss_cause(sc, trace, id, hop) {
+            scratch
+                .misses
+                .push((hop.service, cause, trace.dropped_at(id)));
+        }
+        if hop.served == Served::Failed {
+            let message = trace.failure(id).unwrap_or("failed");
+            summary.failed.add(index, || {
+                format!(
+                    "{}: {}: {message}",
+                    name(),
+                    names::edge(sc, hop.caller, hop.service)
+                )
+            });
+            continue;
+        }
+        let routed = hop.served.sandbox();
+        let edge = summary
+            .edges
+            .entry((hop.caller.service(), hop.service))
+            .or_default();
+        edge.0 += 1;
+        if let Some(b) = routed {
+            *edge.1.entry(b).or_default() += 1;
+        }
+        if hop.route == Some(laneway_core::Route::Fork) {
+            let reached = names::served(sc, hop.service, hop.served);
+            match (t.intent, routed) {
+                (None, _) => summary.leak.add(index, || {
+                    format!(
+                        "{} ({}): {} reached {reached}",
+                        name(),
+                        t.kind.as_str(),
+                        names::edge(sc, hop.caller, hop.service),
+                    )
+                }),
+                (Some(k), Some(b)) if k != b => summary.cross_talk.add(index, || {
+                    format!(
+                        "{} (sandbox {}): {} reached {}",
+                        name(),
+                        sc.sandboxes[k].key,
+                        names::edge(sc, hop.caller, hop.service),
+                        names::fork(sc, hop.service, b)
+                    )
+                }),
+                _ => {}
+            }
+        }
+    }
+    summary.requests += 1;
+    let failed = expectations(sc, trace, summary, scratch);
+    if failed {
+        summary.group_failures[trace.group] += 1;
+    }
+    let paths = &mut summary.paths[trace.group];
+    match paths.get_mut(scratch.path.as_slice()) {
+        Some(n) => *n += 1,
+        None => {
+            paths.insert(scratch.path.clone(), 1);
+        }
+    }
+}
+
+/// The misses and a traffic group's sparse expectations; `true` when one
+/// did not hold.
+fn expectations(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &Scratch) -> bool {
+    let t = &sc.traffic[trace.group];
+    let e = &t.expect;
+    let index = trace.index;
+    let name = || request_name(sc, trace);
+    let mut failed = false;
+    let by_name = |a: &(ServiceId, &str), b: &(ServiceId, &str)| a.cmp(b);
+    match &e.misses {
+        Some(want) => {
+            let mut got: Vec<(ServiceId, &str)> = scratch
+                .misses
+                .iter()
+                .map(|(s, c, _)| (*s, c.as_str()))
+                .collect();
+            got.sort_by(by_name);
+            let mut want: Vec<(ServiceId, &str)> =
+                want.iter().map(|(s, c)| (*s, c.as_str())).collect();
+            want.sort_by(by_name);
+            if got != want {
+                failed = true;
+                summary.expectations.add(index, || {
+                    format!(
+                        "{}: expected misses {}, got {}",
+                        name(),
+                        names::misses(sc, &want),
+                        names::misses(sc, &got)
+                    )
+                });
+            }
+        }
+        None => {
+            let k = t.intent.unwrap_or(0);
+            for &(s, cause, at) in &scratch.misses {
+                summary.miss.add(index, || {
+                    let at = at
+                        .map(|w| format!(" at {}", sc.workload_name(w)))
+                        .unwrap_or_default();
+                    format!(
+                        "{}: missed {} ({}{at})",
+                        name(),
+                        names::fork(sc, s, k),
+                        cause.as_str()
+                    )
+                });
+            }
+        }
+    }
+    let status = trace.status();
+    if let Some(want) = e.status
+        && want != status
+    {
+        failed = true;
+        summary.expectations.add(index, || {
+            format!("{}: expected status {want}, got {status}", name())
+        });
+    }
+    let hops = trace.hops();
+    if let Some(want) = &e.path {
+        let same = want.len() == hops.len()
+            && want
+                .iter()
+                .zip(hops)
+                .all(|(w, h)| *w == (h.service, names::as_expected(h.served)));
+        if !same {
+            failed = true;
+            summary.expectations.add(index, || {
+                let want: Vec<String> = want
+                    .iter()
+                    .map(|(s, w)| names::expected(sc, *s, *w))
+                    .collect();
+                let got: Vec<String> = hops
+                    .iter()
+                    .map(|h| names::served(sc, h.service, h.served))
+                    .collect();
+                format!(
+                    "{}: expected path {}, got {}",
+                    name(),
+                    want.join(" → "),
+                    got.join(" → ")
+                )
+            });
+        }
+    }
+    for h in &e.hops {
+        let matches = |k: &&Hop| {
+            k.service == h.service
+                && match (h.caller, k.caller) {
+                    (CallerMatch::Any, _) => true,
+                    (CallerMatch::Ingress, Caller::Ingress) => true,
+                    (CallerMatch::Service(cs), Caller::Workload(w)) => {
+                        Scenario::service_of(w) == cs
+                    }
+                    _ => false,
+                }
+        };
+        let mut any = false;
+        for k in hops.iter().filter(matches) {
+            any = true;
+            let route = names::route(k.served);
+            let reason = k.reason;
+            let served = (k.service, names::as_expected(k.served));
+            let wrong = h.route.is_some_and(|r| r != route)
+                || h.reason.is_some_and(|r| Some(r) != reason)
+                || h.served_by.is_some_and(|w| w != served);
+            if wrong {
+                failed = true;
+                summary.expectations.add(index, || {
+                    let wanted: Vec<String> = [
+                        h.route.map(|r| format!("route {r}")),
+                        h.reason.map(|r| format!("reason {r}")),
+                        h.served_by
+                            .map(|(s, w)| format!("served by {}", names::expected(sc, s, w))),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    format!(
+                        "{}: hop {}: expected {}, got route {route}, reason {}, served by {}",
+                        name(),
+                        h.edge,
+                        wanted.join(", "),
+                        reason.map_or("unknown", Reason::as_str),
+                        names::served(sc, k.service, k.served)
+                    )
+                });
+            }
+        }
+        if !any {
+            failed = true;
+            summary.expectations.add(index, || {
+                format!("{}: hop {}: the request made no such call", name(), h.edge)
+            });
+        }
+    }
+    failed
+}
+
+/// What a hop's decision was, for comparing two backends.
+fn decision<'t>(sc: &'t Scenario, trace: &'t Trace, hop: &Hop) -> (String, &'t [u8]) {
+    let route = hop.route.map_or("?", |r| r.as_str());
+    let reason = hop.reason.map_or("unreadable", Reason::as_str);
+    (format!("{route} ({reason})"), trace.authority_out(sc, hop))
+}
+
+/// The differential check: `primary` and `reference` are one request as
+/// two backends recorded it. Compares them hop by hop (route, reason, the
+/// `:authority` sent, who served it) and counts each hop that differs, or
+/// that only one of them made. Hops where the primary's filter failed are
+/// the failed-hops check's, not this one's.
+pub fn compare(sc: &Scenario, primary: &Trace, reference: &Trace, summary: &mut Summary) {
+    let (a, b) = (primary.hops(), reference.hops());
+    let name = || request_name(sc, primary);
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i), b.get(i));
+        if x.is_some_and(|x| x.served == Served::Failed) {
+            continue;
+        }
+        summary.compared += 1;
+        let same = match (x, y) {
+            (Some(x), Some(y)) => {
+                x.route == y.route
+                    && x.reason == y.reason
+                    && x.served == y.served
+                    && x.service == y.service
+                    && x.parent == y.parent
+                    && primary.authority_out(sc, x) == reference.authority_out(sc, y)
+            }
+            _ => false,
+        };
+        if same {
+            continue;
+        }
+        summary.differential.add(primary.index, || match (x, y) {
+            (Some(x), Some(y)) => {
+                let (wd, wa) = decision(sc, primary, x);
+                let (nd, na) = decision(sc, reference, y);
+                format!(
+                    "{}: {}: the filter says {wd} to {}, the core says {nd} to {}",
+                    name(),
+                    names::edge(sc, x.caller, x.service),
+                    String::from_utf8_lossy(wa),
+                    String::from_utf8_lossy(na),
+                )
+            }
+            (Some(x), None) => format!(
+                "{}: {}: only the filter made this call",
+                name(),
+                names::edge(sc, x.caller, x.service)
+            ),
+            (None, Some(y)) => format!(
+                "{}: {}: only the core made this call",
+                name(),
+                names::edge(sc, y.caller, y.service)
+            ),
+            (None, None) => String::new(),
+        });
+    }
+}

@@ -1,0 +1,316 @@
+//! The replay engine: record, then judge.
+//!
+//! [`replay`] runs every request of a scenario through a primary backend,
+//! and, when given one, through a reference backend too; for each request
+//! each backend records a [`Trace`], the checks judge the primary's
+//! ([`checks::judge`]) and the two traces are compared hop by hop
+//! ([`checks::compare`]). Configuration swaps are applied to both
+//! backends before the request they happen at.
+//!
+//! Requests are spread over worker threads in chunks, each worker with its
+//! own backends (one wasm VM each, as Envoy has one VM per worker).
+//! Results are aggregated as they go ([`Summary`]), so memory stays flat
+//! however many requests run, and the summary is the same for any thread
+//! count.
+//!
+//! [`explain`] replays one request and keeps both traces, for the
+//! hop-by-hop story.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use laneway_scenario::Scenario;
+
+use crate::backend::{Backend, BackendFactory, Plan, StartError};
+use crate::checks::{self, Scratch};
+use crate::summary::Summary;
+use crate::trace::Trace;
+
+const CHUNK: u64 = 512;
+
+/// How to run a replay.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker threads (one backend each).
+    pub threads: usize,
+    /// Called from the calling thread about every 100 ms with the requests
+    /// done and the total.
+    pub progress: Option<fn(u64, u64)>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            progress: None,
+        }
+    }
+}
+
+/// Why a replay could not run at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayError(pub String);
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+impl From<StartError> for ReplayError {
+    fn from(e: StartError) -> ReplayError {
+        ReplayError(e.0)
+    }
+}
+
+/// A finished replay: what the checks found, and how it ran.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// The checks' findings.
+    pub summary: Summary,
+    /// The primary backend's name.
+    pub backend: String,
+    /// The reference backend's name, if one ran.
+    pub reference: Option<String>,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Each traffic group's entry header lines, borrowed once.
+type Lines<'s> = Vec<(Vec<&'s str>, Vec<&'s str>)>;
+
+fn entry_lines(scenario: &Scenario) -> Lines<'_> {
+    scenario
+        .traffic
+        .iter()
+        .map(|t| {
+            (
+                t.headers.baggage.iter().map(String::as_str).collect(),
+                t.headers.tracestate.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect()
+}
+
+struct Worker<'s> {
+    scenario: &'s Scenario,
+    lines: &'s Lines<'s>,
+    swaps: &'s [(u64, &'s str)],
+    primary: Box<dyn Backend + 's>,
+    reference: Option<Box<dyn Backend + 's>>,
+    epoch: usize,
+    trace: Trace,
+    reference_trace: Trace,
+    scratch: Scratch,
+    summary: Summary,
+}
+
+impl<'s> Worker<'s> {
+    fn new(
+        scenario: &'s Scenario,
+        lines: &'s Lines<'s>,
+        swaps: &'s [(u64, &'s str)],
+        primary: &'s dyn BackendFactory,
+        reference: Option<&'s dyn BackendFactory>,
+    ) -> Result<Worker<'s>, ReplayError> {
+        Ok(Worker {
+            scenario,
+            lines,
+            swaps,
+            primary: primary.start(scenario)?,
+            reference: reference.map(|r| r.start(scenario)).transpose()?,
+            epoch: 0,
+            trace: Trace::default(),
+            reference_trace: Trace::default(),
+            scratch: Scratch::default(),
+            summary: Summary::new(scenario.traffic.len()),
+        })
+    }
+
+    fn request(&mut self, group: usize, index: u64) {
+        self.sync_config(index);
+        let (baggage, tracestate) = &self.lines[group];
+        let plan = Plan {
+            scenario: self.scenario,
+            group,
+            index,
+            baggage,
+            tracestate,
+        };
+        self.primary.run(&plan, &mut self.trace);
+        if let Some(reference) = &mut self.reference {
+            reference.run(&plan, &mut self.reference_trace);
+            checks::compare(
+                self.scenario,
+                &self.trace,
+                &self.reference_trace,
+                &mut self.summary,
+            );
+        }
+        checks::judge(
+            self.scenario,
+            &self.trace,
+            &mut self.summary,
+            &mut self.scratch,
+        );
+    }
+
+    fn sync_config(&mut self, index: u64) {
+        let epoch = self.swaps.iter().take_while(|(at, _)| *at <= index).count();
+        if epoch == self.epoch {
+            return;
+        }
+        let config = if epoch == 0 {
+            self.scenario.config.as_str()
+        } else {
+            self.swaps[epoch - 1].1
+        };
+        let primary = self.primary.configure(config);
+        let reference = self.reference.as_mut().map(|r| r.configure(config));
+        let note = match (&primary, &reference) {
+            (Ok(()), None | Some(Ok(()))) => {
+                format!("configuration {epoch} active from request {index}")
+            }
+            (Err(_), Some(Err(_))) => format!(
+                "configuration {epoch} refused by the filter and the core from request {index}: both keep the last good one"
+            ),
+            (Err(_), None) => format!(
+                "configuration {epoch} refused by the filter from request {index}: it keeps the last good one"
+            ),
+            (_, Some(reference)) => {
+                self.summary.differential.add(index, || {
+                    format!(
+                        "configuration {epoch}: the filter says {primary:?}, the core says {reference:?}"
+                    )
+                });
+                String::new()
+            }
+        };
+        self.summary.note(note);
+        self.epoch = epoch;
+    }
+}
+
+/// Replays `scenario` through `primary`, comparing every request with
+/// `reference` when given.
+pub fn replay(
+    scenario: &Scenario,
+    primary: &dyn BackendFactory,
+    reference: Option<&dyn BackendFactory>,
+    options: &Options,
+) -> Result<Replayed, ReplayError> {
+    let started = Instant::now();
+    let lines = entry_lines(scenario);
+    let swaps = scenario.config_swaps();
+    let total = scenario.requests;
+    let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let threads = options.threads.clamp(1, 256);
+
+    let results: Vec<Result<Summary, ReplayError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<Summary, ReplayError> {
+                    let mut w = Worker::new(scenario, &lines, &swaps, primary, reference)?;
+                    loop {
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        if start >= total {
+                            break;
+                        }
+                        let end = (start + CHUNK).min(total);
+                        let mut group = scenario
+                            .traffic
+                            .partition_point(|t| t.first + t.count <= start);
+                        for index in start..end {
+                            while scenario.traffic[group].first + scenario.traffic[group].count
+                                <= index
+                            {
+                                group += 1;
+                            }
+                            w.request(group, index);
+                        }
+                        done.fetch_add(end - start, Ordering::Relaxed);
+                    }
+                    Ok(w.summary)
+                })
+            })
+            .collect();
+        if let Some(report) = options.progress {
+            while !handles.iter().all(|h| h.is_finished()) {
+                report(done.load(Ordering::Relaxed), total);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            report(done.load(Ordering::Relaxed), total);
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(ReplayError("a replay worker panicked".into())))
+            })
+            .collect()
+    });
+    let mut summary = Summary::new(scenario.traffic.len());
+    for r in results {
+        summary.merge(r?);
+    }
+    Ok(Replayed {
+        summary,
+        backend: primary.name().to_owned(),
+        reference: reference.map(|r| r.name().to_owned()),
+        threads,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One request, replayed and kept.
+#[derive(Clone, Debug)]
+pub struct Explained {
+    /// The traffic group.
+    pub group: usize,
+    /// The request's global index.
+    pub index: u64,
+    /// The primary backend's trace.
+    pub trace: Trace,
+    /// The reference backend's trace, if one ran.
+    pub reference: Option<Trace>,
+    /// What the checks found for this request alone.
+    pub summary: Summary,
+}
+
+/// Replays one request (`GROUP` or `GROUP#N`) and keeps its traces.
+pub fn explain(
+    scenario: &Scenario,
+    primary: &dyn BackendFactory,
+    reference: Option<&dyn BackendFactory>,
+    request: &str,
+) -> Result<Explained, ReplayError> {
+    let (group, index) = scenario.request_by_name(request).ok_or_else(|| {
+        let names: Vec<String> = scenario
+            .traffic
+            .iter()
+            .map(|t| format!("{} (#0..#{})", t.name, t.count - 1))
+            .collect();
+        ReplayError(format!(
+            "no request {request:?} in scenario {}; requests: {}",
+            scenario.name,
+            names.join(", ")
+        ))
+    })?;
+    let lines = entry_lines(scenario);
+    let swaps = scenario.config_swaps();
+    let mut w = Worker::new(scenario, &lines, &swaps, primary, reference)?;
+    w.request(group, index);
+    let has_reference = w.reference.is_some();
+    Ok(Explained {
+        group,
+        index,
+        trace: w.trace,
+        reference: has_reference.then_some(w.reference_trace),
+        summary: w.summary,
+    })
+}

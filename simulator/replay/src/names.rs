@@ -1,0 +1,76 @@
+//! How hops are named in findings and reports: the one place where a
+//! trace's ids become text.
+
+use laneway_scenario::expect::ExpectedServed;
+use laneway_scenario::{HopRoute, Place, Scenario, ServiceId, WorkloadName};
+
+use crate::trace::{Caller, Served};
+
+/// `service@baseline`, `service@fork(K)`, `service@rejected`, ...
+pub fn served(sc: &Scenario, service: ServiceId, served: Served) -> String {
+    expected(sc, service, as_expected(served))
+}
+
+/// An expectation's workload, as the scenario file wrote it.
+pub fn expected(sc: &Scenario, service: ServiceId, served: ExpectedServed) -> String {
+    let at = |place| WorkloadName {
+        service: &sc.services[service].name,
+        place,
+    };
+    match served {
+        ExpectedServed::By(w) => sc.workload_name(w),
+        ExpectedServed::Rejected => at(Place::Rejected),
+        ExpectedServed::Unavailable => at(Place::Unavailable),
+        ExpectedServed::Failed => at(Place::Failed),
+    }
+    .to_string()
+}
+
+/// How an expectation sees what served a hop.
+pub fn as_expected(served: Served) -> ExpectedServed {
+    match served {
+        Served::By(w) => ExpectedServed::By(w),
+        Served::Rejected(_) => ExpectedServed::Rejected,
+        Served::Unavailable(_) => ExpectedServed::Unavailable,
+        Served::Failed => ExpectedServed::Failed,
+    }
+}
+
+/// The route a hop took, as expectations and reports name it.
+pub fn route(served: Served) -> HopRoute {
+    match served {
+        Served::By(laneway_scenario::Workload::Fork(..)) | Served::Unavailable(_) => HopRoute::Fork,
+        Served::By(laneway_scenario::Workload::Baseline(_)) => HopRoute::Baseline,
+        Served::Rejected(_) => HopRoute::Reject,
+        Served::Failed => HopRoute::Failed,
+    }
+}
+
+/// `ingress` or the calling workload.
+pub fn caller(sc: &Scenario, caller: Caller) -> String {
+    match caller {
+        Caller::Ingress => "ingress".into(),
+        Caller::Workload(w) => sc.workload_name(w).to_string(),
+    }
+}
+
+/// `caller → service`.
+pub fn edge(sc: &Scenario, from: Caller, service: ServiceId) -> String {
+    format!("{} → {}", caller(sc, from), sc.services[service].name)
+}
+
+/// A miss list: `svc (cause), ...`, or `none`.
+pub fn misses(sc: &Scenario, m: &[(ServiceId, &str)]) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|(s, c)| format!("{} ({c})", sc.services[*s].name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `WorkloadName` of a fork, as text.
+pub fn fork(sc: &Scenario, service: ServiceId, sandbox: usize) -> String {
+    WorkloadName::fork(&sc.services[service].name, &sc.sandboxes[sandbox].key).to_string()
+}

@@ -1,0 +1,222 @@
+//! `laneway explain`: the story of one request, hop by hop, drawn from the
+//! recorded tree, so each hop sits exactly under the hop that made it.
+//!
+//! For each hop: the headers the caller's sidecar saw, the filter's
+//! decision and reason (and the reference's, when they differ), who served
+//! it and what it propagated; a failed hop says why it failed. Then the
+//! status and the checks the request broke.
+
+use std::fmt::Write as _;
+
+use laneway_replay::trace::{Hop, HopId, Served, Trace};
+use laneway_replay::{Explained, names};
+use laneway_scenario::Scenario;
+use laneway_scenario::spec::Propagation;
+
+/// One hop of the story.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Call depth: 0 for the ingress's call.
+    pub depth: usize,
+    /// `caller → service`.
+    pub edge: String,
+    /// The request headers the caller's sidecar saw.
+    pub sent: Vec<(String, String)>,
+    /// `fork`, `baseline`, `reject`, or `failed`.
+    pub route: String,
+    /// The reason (`fork`, `no_key`, ...), or `unknown`.
+    pub reason: String,
+    /// The `:authority` sent upstream.
+    pub authority: String,
+    /// The reference backend's decision, when it differs:
+    /// `(route, reason, authority)`.
+    pub differs: Option<(String, String, String)>,
+    /// What served the hop.
+    pub served_by: String,
+    /// What the serving workload propagated downstream, after faults.
+    pub propagates: String,
+    /// Where the context was lost upstream, if it was.
+    pub dropped_at: Option<String>,
+    /// Why the hop failed, if it did.
+    pub failure: Option<String>,
+}
+
+/// One request's story.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    /// `GROUP#N`.
+    pub request: String,
+    /// The traffic group's kind.
+    pub kind: String,
+    /// The key, if any.
+    pub key: Option<String>,
+    /// Every hop, in call order.
+    pub steps: Vec<Step>,
+    /// The status the client got.
+    pub status: u16,
+    /// The checks it broke, `check: example`.
+    pub findings: Vec<String>,
+}
+
+fn propagation_text(p: Propagation) -> &'static str {
+    match p {
+        Propagation::Both => "baggage and tracestate",
+        Propagation::Baggage => "baggage only",
+        Propagation::Tracestate => "tracestate only",
+        Propagation::None => "nothing",
+    }
+}
+
+fn step(sc: &Scenario, e: &Explained, trace: &Trace, id: HopId, hop: &Hop) -> Step {
+    let t = &sc.traffic[e.group];
+    let mut sent = vec![(
+        ":authority".to_owned(),
+        sc.services[hop.service].authority.clone(),
+    )];
+    if hop.context_in.baggage {
+        sent.extend(
+            t.headers
+                .baggage
+                .iter()
+                .map(|b| ("baggage".to_owned(), b.clone())),
+        );
+    }
+    if hop.context_in.tracestate {
+        sent.extend(
+            t.headers
+                .tracestate
+                .iter()
+                .map(|v| ("tracestate".to_owned(), v.clone())),
+        );
+    }
+    let propagates = match hop.served {
+        Served::By(w) if sc.context_dropped(w, e.index) => "nothing (drop_context fault)".into(),
+        Served::By(w) => propagation_text(sc.propagates(w)).into(),
+        _ => "-".into(),
+    };
+    let decision = |trace: &Trace, hop: &Hop| {
+        (
+            names::route(hop.served).as_str().to_owned(),
+            hop.reason.map_or("unknown", |r| r.as_str()).to_owned(),
+            String::from_utf8_lossy(trace.authority_out(sc, hop)).into_owned(),
+        )
+    };
+    let (route, reason, authority) = decision(trace, hop);
+    let differs = e.reference.as_ref().and_then(|r| {
+        let theirs = match r.hops().get(id as usize) {
+            Some(other) => decision(r, other),
+            None => ("-".into(), "no such call".into(), "-".into()),
+        };
+        (theirs != (route.clone(), reason.clone(), authority.clone())).then_some(theirs)
+    });
+    Step {
+        depth: trace.depth(id),
+        edge: names::edge(sc, hop.caller, hop.service),
+        sent,
+        route,
+        reason,
+        authority,
+        differs,
+        served_by: names::served(sc, hop.service, hop.served),
+        propagates,
+        dropped_at: trace
+            .dropped_at(id)
+            .map(|w| sc.workload_name(w).to_string()),
+        failure: trace.failure(id).map(str::to_owned),
+    }
+}
+
+/// The story of `e`, a request of `sc`.
+pub fn explanation(sc: &Scenario, e: &Explained) -> Explanation {
+    let t = &sc.traffic[e.group];
+    let trace = &e.trace;
+    let steps = trace
+        .hops()
+        .iter()
+        .enumerate()
+        .map(|(i, hop)| step(sc, e, trace, i as HopId, hop))
+        .collect();
+    let mut findings = Vec::new();
+    for (name, f) in e.summary.checks() {
+        let name = match name {
+            "failed-hops" => "failed-hop",
+            "expectations" => "expectation",
+            other => other,
+        };
+        findings.extend(f.examples.iter().map(|(_, ex)| format!("{name}: {ex}")));
+    }
+    Explanation {
+        request: format!("{}#{}", t.name, e.index - t.first),
+        kind: t.kind.as_str().to_owned(),
+        key: t.key.clone(),
+        steps,
+        status: trace.status(),
+        findings,
+    }
+}
+
+/// The story as text.
+pub fn text(e: &Explanation) -> String {
+    let mut s = String::new();
+    let key = e
+        .key
+        .as_deref()
+        .map(|k| format!(" {k}"))
+        .unwrap_or_default();
+    let _ = writeln!(s, "request {} ({}{key})", e.request, e.kind);
+    for (i, h) in e.steps.iter().enumerate() {
+        let pad = "  ".repeat(h.depth + 1);
+        let _ = writeln!(s, "{pad}{}. {}", i + 1, h.edge);
+        for (n, v) in &h.sent {
+            let _ = writeln!(s, "{pad}   sends     {n}: {v}");
+        }
+        if h.sent.len() == 1 {
+            let _ = writeln!(
+                s,
+                "{pad}   sends     no baggage or tracestate{}",
+                h.dropped_at
+                    .as_ref()
+                    .map(|d| format!(" (context lost at {d})"))
+                    .unwrap_or_default()
+            );
+        }
+        match &h.failure {
+            Some(why) => {
+                let _ = writeln!(s, "{pad}   decision  failed: {why}");
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "{pad}   decision  {} ({}){}",
+                    h.route,
+                    h.reason,
+                    if h.route == "fork" {
+                        format!(": :authority → {}", h.authority)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        if let Some((route, reason, authority)) = &h.differs {
+            let _ = writeln!(
+                s,
+                "{pad}   DIFFERS   laneway-core says {route} ({reason}) to {authority}"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{pad}   served by {}, which propagates {}",
+            h.served_by, h.propagates
+        );
+    }
+    let _ = writeln!(s, "status {}", e.status);
+    if e.findings.is_empty() {
+        let _ = writeln!(s, "no check failed for this request");
+    } else {
+        for f in &e.findings {
+            let _ = writeln!(s, "FAIL {f}");
+        }
+    }
+    s
+}

@@ -1,0 +1,180 @@
+//! `laneway-report`: what a replay found, for people and machines,
+//! whichever backend recorded the traces.
+//!
+//! - The model: [`Report`], plain data built once from the engine's
+//!   summary ([`Report::new`], in `build`), including each sandbox's blast
+//!   radius.
+//! - Renderings: [`text`] for people, [`json`] for machines, [`junit`] for
+//!   CI, and [`explain`] for one request's hop-by-hop story, drawn from the
+//!   recorded tree.
+//!
+//! The text and JSON carry no timings, so they are stable for golden files;
+//! [`Report::elapsed`] is printed separately by the CLI. Enums become text
+//! here and nowhere earlier.
+
+mod build;
+pub mod explain;
+mod junit;
+mod text;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use junit::junit;
+pub use text::{TextOptions, text};
+
+/// A scenario's replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The scenario's name.
+    pub scenario: String,
+    /// Its file.
+    pub file: String,
+    /// Its description.
+    pub description: String,
+    /// The filter module.
+    pub wasm: String,
+    /// Requests replayed.
+    pub requests: u64,
+    /// Hops decided.
+    pub hops: u64,
+    /// Worker threads used.
+    #[serde(skip)]
+    pub threads: usize,
+    /// Wall time.
+    #[serde(skip)]
+    pub elapsed: Duration,
+    /// Traffic groups.
+    pub groups: Vec<GroupReport>,
+    /// Global checks and expectations.
+    pub checks: Vec<Check>,
+    /// Blast radius per sandbox.
+    pub blast: Vec<Blast>,
+    /// Events of the run (configuration swaps).
+    pub notes: Vec<String>,
+}
+
+/// One traffic group.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupReport {
+    /// Its name.
+    pub name: String,
+    /// Its chain.
+    pub chain: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its key.
+    pub key: Option<String>,
+    /// Requests.
+    pub count: u64,
+    /// Requests that broke an expectation.
+    pub failures: u64,
+    /// Distinct paths, most frequent first.
+    pub paths: Vec<PathReport>,
+}
+
+/// A distinct path and how many requests took it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathReport {
+    /// Requests.
+    pub count: u64,
+    /// The status the client got.
+    pub status: u16,
+    /// Workloads in call order.
+    pub path: Vec<String>,
+    /// Each hop's decision.
+    pub hops: Vec<HopDetail>,
+}
+
+/// One hop's decision.
+#[derive(Clone, Debug, Serialize)]
+pub struct HopDetail {
+    /// The caller.
+    pub caller: String,
+    /// The callee service.
+    pub service: String,
+    /// `fork`, `baseline`, `reject` or `failed`.
+    pub route: String,
+    /// The filter's reason.
+    pub reason: String,
+    /// What served it.
+    pub served_by: String,
+}
+
+/// A check.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// `leak`, `cross-talk`, `miss`, `differential`, `failed-hops`, `expectations`.
+    pub name: String,
+    /// Whether it holds.
+    pub passed: bool,
+    /// How many findings.
+    pub count: u64,
+    /// What it counts.
+    pub summary: String,
+    /// The first findings.
+    pub examples: Vec<String>,
+}
+
+/// A sandbox's blast radius.
+#[derive(Clone, Debug, Serialize)]
+pub struct Blast {
+    /// The key.
+    pub key: String,
+    /// Hops its forks captured.
+    pub captured: u64,
+    /// Hops on its edges.
+    pub edge_hops: u64,
+    /// The caller → service edges it can capture.
+    pub edges: Vec<BlastEdge>,
+}
+
+/// One edge of a blast radius.
+#[derive(Clone, Debug, Serialize)]
+pub struct BlastEdge {
+    /// The calling service (or `ingress`).
+    pub caller: String,
+    /// The forked service.
+    pub service: String,
+    /// Hops the sandbox's fork captured.
+    pub captured: u64,
+    /// Hops on the edge.
+    pub hops: u64,
+}
+
+impl Report {
+    /// Whether every check holds.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+}
+
+pub(crate) fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// Thousands separators, for people.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every report as one JSON document.
+pub fn json(reports: &[Report]) -> serde_json::Value {
+    serde_json::json!({
+        "passed": reports.iter().all(Report::passed),
+        "scenarios": reports,
+    })
+}

@@ -1,0 +1,186 @@
+//! The vocabulary of expectations, and expectations resolved to ids.
+//!
+//! A scenario's traffic group may expect, sparsely: the path of workloads,
+//! the status, per hop a route, a reason and who served it, and exactly
+//! which forks it misses and why. [`compile`](crate::compile) resolves the
+//! names written in the file ([`Cause`], [`HopRoute`], `Reason`, workload
+//! names) to these types once, and refuses a name it does not know, so the
+//! replay compares ids and enums, never strings.
+
+use std::fmt;
+
+use laneway_core::Reason;
+
+use crate::{ServiceId, Workload};
+
+/// Why a request of sandbox K did not reach K's fork of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cause {
+    /// A workload upstream did not propagate the context.
+    ContextDropped,
+    /// The key sat in a malformed or over-limit header.
+    Malformed,
+    /// The key's member had two values.
+    Conflict,
+    /// The plugin configuration has no such fork (`no_fork`, `unknown_key`).
+    NotConfigured,
+    /// The filter rejected the key.
+    Rejected,
+    /// Routed to the fork, but it is down or not deployed.
+    Unavailable,
+    /// The filter failed.
+    Failed,
+    /// The request carried no key at all.
+    NoKey,
+    /// Routed to another fork.
+    OtherFork,
+}
+
+impl Cause {
+    /// Every cause.
+    pub const ALL: [Cause; 9] = [
+        Cause::ContextDropped,
+        Cause::Malformed,
+        Cause::Conflict,
+        Cause::NotConfigured,
+        Cause::Rejected,
+        Cause::Unavailable,
+        Cause::Failed,
+        Cause::NoKey,
+        Cause::OtherFork,
+    ];
+
+    /// The snake_case name used in scenario files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::ContextDropped => "context_dropped",
+            Cause::Malformed => "malformed",
+            Cause::Conflict => "conflict",
+            Cause::NotConfigured => "not_configured",
+            Cause::Rejected => "rejected",
+            Cause::Unavailable => "unavailable",
+            Cause::Failed => "failed",
+            Cause::NoKey => "no_key",
+            Cause::OtherFork => "other_fork",
+        }
+    }
+
+    /// The cause named `name`.
+    pub fn from_name(name: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a hop ended, as expectations and reports name it: the sidecar's
+/// route, or `failed` when the filter failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HopRoute {
+    /// Sent to a fork (whether or not the fork could answer).
+    Fork,
+    /// Sent to the baseline.
+    Baseline,
+    /// Answered locally by the filter.
+    Reject,
+    /// The filter failed.
+    Failed,
+}
+
+impl HopRoute {
+    /// Every route.
+    pub const ALL: [HopRoute; 4] = [
+        HopRoute::Fork,
+        HopRoute::Baseline,
+        HopRoute::Reject,
+        HopRoute::Failed,
+    ];
+
+    /// `fork`, `baseline`, `reject` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HopRoute::Fork => "fork",
+            HopRoute::Baseline => "baseline",
+            HopRoute::Reject => "reject",
+            HopRoute::Failed => "failed",
+        }
+    }
+
+    /// The route named `name`.
+    pub fn from_name(name: &str) -> Option<HopRoute> {
+        HopRoute::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl fmt::Display for HopRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What served a hop, as an expectation names it (a rejected hop's status
+/// and an unavailable fork's identity are not part of the name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExpectedServed {
+    /// This workload served it.
+    By(Workload),
+    /// The filter answered locally.
+    Rejected,
+    /// Routed to a fork that is down or not deployed.
+    Unavailable,
+    /// The filter failed.
+    Failed,
+}
+
+/// Which caller a hop expectation is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallerMatch {
+    /// `SERVICE`: any caller.
+    Any,
+    /// `ingress->SERVICE`.
+    Ingress,
+    /// `CALLER->SERVICE`: any workload of the calling service.
+    Service(ServiceId),
+}
+
+/// One hop expectation, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HopExpectation {
+    /// The key as written (`customer->location`), for messages.
+    pub edge: String,
+    /// The caller.
+    pub caller: CallerMatch,
+    /// The callee.
+    pub service: ServiceId,
+    /// The expected route.
+    pub route: Option<HopRoute>,
+    /// The expected reason.
+    pub reason: Option<Reason>,
+    /// Who should have served it: a service and how.
+    pub served_by: Option<(ServiceId, ExpectedServed)>,
+}
+
+/// A traffic group's expectations, resolved. Sparse: `None` and empty
+/// fields check nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expectations {
+    /// Every hop's service and workload, in call order.
+    pub path: Option<Vec<(ServiceId, ExpectedServed)>>,
+    /// The status the client gets.
+    pub status: Option<u16>,
+    /// Per hop.
+    pub hops: Vec<HopExpectation>,
+    /// Exactly the misses this traffic may have, sorted.
+    pub misses: Option<Vec<(ServiceId, Cause)>>,
+}
+
+impl Expectations {
+    /// Whether nothing is expected.
+    pub fn is_empty(&self) -> bool {
+        *self == Expectations::default()
+    }
+}

@@ -1,0 +1,383 @@
+//! `laneway-scenario`: scenario files, what a replay runs. Format
+//! documented in `testdata/README.md` ("scenarios/") and
+//! `testdata/scenario.schema.json`.
+//!
+//! Two steps, as for the plugin configuration: [`Scenario::load`] parses
+//! YAML or JSON into [`spec`] types (syntax, types and unknown fields fail
+//! with `file:line:column`), then [`compile`] checks meaning (unknown
+//! services and chains, bad keys, impossible faults, unknown names in
+//! expectations) and builds the indexed model the replay walks, with every
+//! expectation resolved to ids and enums ([`expect`]). Every error names
+//! the file and a JSON pointer (`/traffic/2/chain`) with the reason.
+//!
+//! The model knows nothing of wasm or Envoy: it says what exists (services,
+//! chains, sandboxes and their forks), what each workload calls and
+//! propagates, which faults hold, and what was expected. Workload names
+//! (`location@fork(K)`) are one type, [`WorkloadName`].
+//!
+//! Never panics on any input.
+
+mod compile;
+pub mod expect;
+pub mod spec;
+pub mod workload;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use spec::{Kind, Propagation};
+
+pub use compile::{compile, derive_config, headers_for};
+pub use expect::{Cause, Expectations, HopRoute};
+pub use workload::{Place, WorkloadName};
+
+/// A scenario error: where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file.
+    pub file: PathBuf,
+    /// `line:column` from the parser, or a JSON pointer (shown as
+    /// `file#/pointer`), or empty.
+    pub at: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at.chars().next() {
+            None => write!(f, "{}: {}", self.file.display(), self.reason),
+            // A JSON pointer, written as a URI fragment.
+            Some('/') => write!(f, "{}#{}: {}", self.file.display(), self.at, self.reason),
+            Some(_) => write!(f, "{}:{}: {}", self.file.display(), self.at, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Every error found in one scenario file, in document order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioErrors(pub Vec<ScenarioError>);
+
+impl fmt::Display for ScenarioErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioErrors {}
+
+/// Index of a service.
+pub type ServiceId = usize;
+/// Index of a sandbox.
+pub type SandboxId = usize;
+/// Index of a call node in [`Scenario::calls`].
+pub type CallId = usize;
+
+/// Which workload serves a service: its baseline, or a sandbox's fork.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Workload {
+    /// The shared baseline.
+    Baseline(ServiceId),
+    /// The fork of a service in a sandbox.
+    Fork(ServiceId, SandboxId),
+}
+
+/// A service.
+#[derive(Clone, Debug)]
+pub struct Service {
+    /// The name used in the scenario.
+    pub name: String,
+    /// The host callers put in `:authority`.
+    pub host: String,
+    /// The port callers put in `:authority`.
+    pub port: u16,
+    /// What the baseline propagates downstream.
+    pub propagates: Propagation,
+    /// `host:port`, precomputed.
+    pub authority: String,
+}
+
+/// A deployed fork.
+#[derive(Clone, Debug)]
+pub struct ForkModel {
+    /// The service it forks.
+    pub service: ServiceId,
+    /// Its host (and optional port), as in the plugin configuration.
+    pub destination: String,
+    /// Its host alone, lowercase, for matching a rewritten `:authority`.
+    pub destination_host: String,
+    /// What it calls instead of the baseline's calls, if different.
+    pub calls: Option<Vec<CallId>>,
+    /// What it propagates.
+    pub propagates: Propagation,
+}
+
+/// A sandbox: a key and its deployed forks.
+#[derive(Clone, Debug)]
+pub struct SandboxModel {
+    /// The routing key.
+    pub key: String,
+    /// The forks.
+    pub forks: Vec<ForkModel>,
+}
+
+/// One call: a service and what it calls next.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The callee.
+    pub service: ServiceId,
+    /// Its downstream calls, in order (for the baseline; forks may override).
+    pub then: Vec<CallId>,
+}
+
+/// A named call chain: the entry call.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    /// The name.
+    pub name: String,
+    /// The entry call (made by the ingress).
+    pub entry: CallId,
+}
+
+/// Entry headers of a traffic group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    /// `baggage` lines.
+    pub baggage: Vec<String>,
+    /// `tracestate` lines.
+    pub tracestate: Vec<String>,
+}
+
+/// One traffic group.
+#[derive(Clone, Debug)]
+pub struct Traffic {
+    /// The name.
+    pub name: String,
+    /// The chain.
+    pub chain: usize,
+    /// How many requests.
+    pub count: u64,
+    /// The kind.
+    pub kind: Kind,
+    /// The sandbox the requests belong to (the client's intent), if any.
+    /// Spoofed and untagged traffic belongs to none.
+    pub intent: Option<SandboxId>,
+    /// The key the requests carry (for spoofed traffic, a key they should not have).
+    pub key: Option<String>,
+    /// The entry headers.
+    pub headers: Headers,
+    /// Sparse expectations, resolved.
+    pub expect: Expectations,
+    /// The first request's global index.
+    pub first: u64,
+}
+
+/// A fault, compiled.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Requests routed to this fork fail with 503.
+    ForkUnavailable {
+        /// The fork.
+        workload: Workload,
+    },
+    /// This workload stops propagating context from request `from` on.
+    DropContext {
+        /// The workloads affected: a service's baseline, a fork, or both.
+        service: ServiceId,
+        /// `None`: every workload of the service.
+        only: Option<Workload>,
+        /// The first request affected.
+        from: u64,
+    },
+    /// From request `at` on, the plugin configuration is this.
+    ConfigSwap {
+        /// The first request that sees the new configuration.
+        at: u64,
+        /// The configuration text.
+        config: String,
+    },
+}
+
+/// A compiled scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file it came from.
+    pub file: PathBuf,
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Services, by id.
+    pub services: Vec<Service>,
+    /// Sandboxes, by id.
+    pub sandboxes: Vec<SandboxModel>,
+    /// Call nodes.
+    pub calls: Vec<Call>,
+    /// Chains.
+    pub chains: Vec<Chain>,
+    /// Traffic groups, in replay order.
+    pub traffic: Vec<Traffic>,
+    /// Faults.
+    pub faults: Vec<Fault>,
+    /// The plugin configuration at the start.
+    pub config: String,
+    /// Total requests.
+    pub requests: u64,
+    /// Fork destination hosts (lowercase) and the fork behind each; the
+    /// first fork wins when two share a host.
+    pub(crate) fork_hosts: HashMap<String, Workload>,
+}
+
+impl Scenario {
+    /// Reads, parses and compiles a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
+        let err = |at: String, reason: String| {
+            ScenarioErrors(vec![ScenarioError {
+                file: path.to_path_buf(),
+                at,
+                reason,
+            }])
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(String::new(), format!("cannot read: {e}")))?;
+        let spec = spec::parse(path, &text).map_err(|(at, reason)| err(at, reason))?;
+        compile(path, &spec)
+    }
+
+    /// The name of a workload: `service@baseline` or `service@fork(K)`.
+    pub fn workload_name(&self, w: Workload) -> WorkloadName<'_> {
+        match w {
+            Workload::Baseline(s) => WorkloadName::baseline(&self.services[s].name),
+            Workload::Fork(s, b) => {
+                WorkloadName::fork(&self.services[s].name, &self.sandboxes[b].key)
+            }
+        }
+    }
+
+    /// The service a workload belongs to.
+    pub fn service_of(w: Workload) -> ServiceId {
+        match w {
+            Workload::Baseline(s) | Workload::Fork(s, _) => s,
+        }
+    }
+
+    /// The fork of `service` in `sandbox`, if deployed.
+    pub fn fork(&self, service: ServiceId, sandbox: SandboxId) -> Option<&ForkModel> {
+        self.sandboxes[sandbox]
+            .forks
+            .iter()
+            .find(|f| f.service == service)
+    }
+
+    /// What a workload calls after `call`.
+    pub fn next_calls(&self, call: CallId, w: Workload) -> &[CallId] {
+        match w {
+            Workload::Fork(s, b) => match self.fork(s, b).and_then(|f| f.calls.as_deref()) {
+                Some(calls) => calls,
+                None => &self.calls[call].then,
+            },
+            Workload::Baseline(_) => &self.calls[call].then,
+        }
+    }
+
+    /// What a workload propagates, before faults.
+    pub fn propagates(&self, w: Workload) -> Propagation {
+        match w {
+            Workload::Baseline(s) => self.services[s].propagates,
+            Workload::Fork(s, b) => self
+                .fork(s, b)
+                .map_or(self.services[s].propagates, |f| f.propagates),
+        }
+    }
+
+    /// The workload a hop reaches for `service`, given where the decision
+    /// sent it: `None` for the baseline; `Some(host)` for a rewritten
+    /// authority's host. `None` when no deployed fork has that host.
+    pub fn served_by(&self, service: ServiceId, fork_host: Option<&[u8]>) -> Option<Workload> {
+        let Some(host) = fork_host else {
+            return Some(Workload::Baseline(service));
+        };
+        let host = std::str::from_utf8(host).ok()?;
+        match self.fork_hosts.get(host) {
+            Some(w) => Some(*w),
+            None if host.bytes().any(|b| b.is_ascii_uppercase()) => self
+                .fork_hosts
+                .get(host.to_ascii_lowercase().as_str())
+                .copied(),
+            None => None,
+        }
+    }
+
+    /// What workload `w` propagates for request `index`, faults included:
+    /// a `drop_context` fault that covers it propagates nothing.
+    pub fn propagation(&self, w: Workload, index: u64) -> Propagation {
+        if self.context_dropped(w, index) {
+            Propagation::None
+        } else {
+            self.propagates(w)
+        }
+    }
+
+    /// Whether a `drop_context` fault covers workload `w` at request `index`.
+    pub fn context_dropped(&self, w: Workload, index: u64) -> bool {
+        let s = Scenario::service_of(w);
+        self.faults.iter().any(|f| match f {
+            Fault::DropContext {
+                service,
+                only,
+                from,
+            } => *service == s && index >= *from && only.is_none_or(|o| o == w),
+            _ => false,
+        })
+    }
+
+    /// Whether a `fork_unavailable` fault takes workload `w` down.
+    pub fn unavailable(&self, w: Workload) -> bool {
+        self.faults
+            .iter()
+            .any(|f| matches!(f, Fault::ForkUnavailable { workload } if *workload == w))
+    }
+
+    /// The configuration swaps, in the order of the request they happen
+    /// at: `(first request, configuration text)`.
+    pub fn config_swaps(&self) -> Vec<(u64, &str)> {
+        let mut swaps: Vec<(u64, &str)> = self
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::ConfigSwap { at, config } => Some((*at, config.as_str())),
+                _ => None,
+            })
+            .collect();
+        swaps.sort_by_key(|s| s.0);
+        swaps
+    }
+
+    /// The traffic group of request `index`.
+    pub fn traffic_of(&self, index: u64) -> Option<usize> {
+        let g = self.traffic.partition_point(|t| t.first + t.count <= index);
+        (g < self.traffic.len()).then_some(g)
+    }
+
+    /// Finds a request by name: `GROUP` (its first request) or `GROUP#N`
+    /// (the N-th, from 0). Returns the group's index and the request's
+    /// global index.
+    pub fn request_by_name(&self, name: &str) -> Option<(usize, u64)> {
+        let (group, n) = match name.rsplit_once('#') {
+            Some((g, n)) => (g, n.parse::<u64>().ok()?),
+            None => (name, 0),
+        };
+        let g = self.traffic.iter().position(|t| t.name == group)?;
+        let t = &self.traffic[g];
+        (n < t.count).then_some((g, t.first + n))
+    }
+}
