@@ -1,13 +1,15 @@
 //! Laneway's proxy-wasm HTTP filter: a thin adapter from proxy-wasm ABI
 //! 0.2.1 to [`laneway_core::Router::decide`].
 //!
-//! - [`abi`] declares the host functions and wraps them in safe calls that
-//!   turn every failure into a [`abi::Status`].
+//! - [`abi`] wraps the host functions, declared once in `proxy-wasm-abi`
+//!   (the crate the simulator's host shares), in safe calls that turn every
+//!   failure into a `Status`.
 //! - [`plugin`] holds each root context's compiled configuration and metric
 //!   ids; `on_configure` builds it, refusing a bad configuration with the
 //!   reason in the proxy's log and keeping the last good one.
 //! - [`request`] is the request path: read the headers, decide, act.
-//! - [`counting`] counts guest heap allocations for the simulator's host.
+//! - [`counting`] counts guest heap allocations, exported for the host's
+//!   allocation-budget tests (`filter/tests/budget.rs`).
 //!
 //! Why the raw ABI and not the proxy-wasm SDK: the SDK boxes a context and
 //! inserts it into a map on every request, and copies every header it
