@@ -5,8 +5,11 @@
 //! value scan works on blocks and finds the first byte that is not a plain
 //! baggage-octet with masks instead of a branch per byte: sixteen bytes per
 //! step with SSE2 on x86_64 (the crate's one `unsafe` call), eight per step
-//! on `u64` words elsewhere (wasm32 included). Every function here
-//! has a byte-at-a-time twin in the tests, and proptest keeps them equal.
+//! on `u64` words elsewhere (wasm32 included). The two scans are separate
+//! functions, [`plain_octets_sse2`] and [`plain_octets_swar`], so the one
+//! that Envoy runs (SWAR, on wasm32) is tested on its own on every host:
+//! one property suite, instantiated for each scan, against a byte-at-a-time
+//! oracle.
 //!
 //! Never allocates; never panics.
 
@@ -41,9 +44,8 @@ const fn table() -> [u8; 256] {
                     | b'~'
             );
         let octet = matches!(c, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E);
-        let ts_key = c.is_ascii_lowercase()
-            || c.is_ascii_digit()
-            || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@');
+        let ts_key =
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/');
         // tracestate `chr`: SP or nblk-chr (printable ASCII but `,` and `=`).
         let ts_value = matches!(c, 0x20..=0x2B | 0x2D..=0x3C | 0x3E..=0x7E);
         t[b] = (if tchar { TCHAR } else { 0 })
@@ -135,11 +137,42 @@ fn not_plain(x: u64) -> u64 {
         | eq(low7, b'%')
 }
 
-/// Length of the leading run of baggage-octets other than `%`.
+/// Length of the leading run of baggage-octets other than `%`: the SSE2
+/// scan on x86_64, the SWAR scan elsewhere.
 #[inline]
 pub fn plain_octets(bytes: &[u8]) -> usize {
-    let mut i = 0;
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    return plain_octets_sse2(bytes);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    return plain_octets_swar(bytes, 0);
+}
+
+/// [`plain_octets`] eight bytes per step on `u64` words, starting at
+/// `from` (the SSE2 scan hands over its tail), then byte by byte.
+#[inline]
+pub fn plain_octets_swar(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let bad = not_plain(u64::from_le_bytes(w));
+        if bad != 0 {
+            return i + (bad.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && bytes[i] != b'%' && is_baggage_octet(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+/// [`plain_octets`] sixteen bytes per step with SSE2, then the SWAR scan
+/// for the tail.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+pub fn plain_octets_sse2(bytes: &[u8]) -> usize {
+    let mut i = 0;
     while let Some(block) = bytes.get(i..i + 16) {
         let (lo, hi) = block.split_at(8);
         let word = |b: &[u8]| {
@@ -156,19 +189,7 @@ pub fn plain_octets(bytes: &[u8]) -> usize {
         }
         i += 16;
     }
-    while let Some(word) = bytes.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        let bad = not_plain(u64::from_le_bytes(w));
-        if bad != 0 {
-            return i + (bad.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < bytes.len() && bytes[i] != b'%' && is_baggage_octet(bytes[i]) {
-        i += 1;
-    }
-    i
+    plain_octets_swar(bytes, i)
 }
 
 /// SSE2 (part of every x86_64 CPU): sixteen bytes per step.
@@ -211,25 +232,55 @@ mod tests {
             .unwrap_or(bytes.len())
     }
 
-    #[test]
-    fn every_byte_in_every_lane() {
-        for b in 0..=255u8 {
-            for lane in 0..16 {
-                let mut v = [b'v'; 19];
-                v[lane] = b;
-                assert_eq!(
-                    plain_octets(&v),
-                    naive_plain(&v),
-                    "byte {b:#04x} in lane {lane}"
-                );
+    /// One property suite, instantiated for every scan: each byte value
+    /// in each lane of a block, and arbitrary runs, against the oracle.
+    macro_rules! scan_suite {
+        ($name:ident, $scan:expr) => {
+            mod $name {
+                use super::*;
+
+                fn scan(bytes: &[u8]) -> usize {
+                    $scan(bytes)
+                }
+
+                #[test]
+                fn every_byte_in_every_lane() {
+                    for b in 0..=255u8 {
+                        for lane in 0..19 {
+                            for len in [lane + 1, 19, 40] {
+                                let mut v = alloc::vec![b'v'; len];
+                                v[lane] = b;
+                                assert_eq!(
+                                    scan(&v),
+                                    naive_plain(&v),
+                                    "byte {b:#04x} in lane {lane} of {len}"
+                                );
+                            }
+                        }
+                    }
+                }
+
+                proptest! {
+                    #[test]
+                    fn matches_naive(bytes in proptest::collection::vec(
+                        prop_oneof![Just(b'v'), Just(b'%'), Just(b' '), Just(b';'), Just(b'"'),
+                                    Just(0x7f), Just(0x80), any::<u8>()], 0..70)) {
+                        prop_assert_eq!(scan(&bytes), naive_plain(&bytes));
+                    }
+                }
             }
-        }
+        };
     }
+
+    scan_suite!(dispatch, plain_octets);
+    scan_suite!(swar, |b: &[u8]| plain_octets_swar(b, 0));
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    scan_suite!(sse2_then_swar, plain_octets_sse2);
 
     #[test]
     fn tracestate_classes_match_the_grammar() {
         for b in 0..=255u8 {
-            let key = b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b);
+            let key = b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/".contains(&b);
             assert_eq!(is_tracestate_key(b), key, "{b:#04x}");
             assert_eq!(all_tracestate_key(&[b'a', b, b'z']), key, "{b:#04x}");
             let value = b == b' ' || ((0x21..=0x7E).contains(&b) && b != b',' && b != b'=');
@@ -250,14 +301,6 @@ mod tests {
                 || (0x3C..=0x5B).contains(&b)
                 || (0x5D..=0x7E).contains(&b);
             assert_eq!(is_baggage_octet(b), octet, "{b:#04x}");
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn plain_octets_matches_naive(bytes in proptest::collection::vec(
-            prop_oneof![Just(b'v'), Just(b'%'), Just(b' '), Just(b';'), Just(b'"'), Just(0x7f), Just(0x80), any::<u8>()], 0..70)) {
-            prop_assert_eq!(plain_octets(&bytes), naive_plain(&bytes));
         }
     }
 }

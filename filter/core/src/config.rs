@@ -196,24 +196,33 @@ impl Config {
         if members.is_empty() || members.len() > MAX_MEMBER_NAMES {
             errors.push(
                 "routing_key.members",
-                format!("must list 1 to {MAX_MEMBER_NAMES} member names"),
+                format!(
+                    "must list 1 to {MAX_MEMBER_NAMES} member names, found {}",
+                    members.len()
+                ),
             );
         }
-        for (i, name) in members.iter().enumerate() {
+        // Beyond the limit the list is refused already: check no more, so
+        // a list of 100,000 names costs one error, not 10^10 comparisons.
+        for (i, name) in members.iter().enumerate().take(MAX_MEMBER_NAMES) {
             let path = || format!("routing_key.members[{i}]");
-            if !tracestate::is_key(name.as_bytes()) {
+            if !is_member_name(name) {
                 errors.push(
                     path(),
                     format!(
-                        "{name:?} is not a valid member name: use lowercase letters, digits \
-                         and _-*/@, starting with a letter or digit, so it works in both \
-                         baggage and tracestate"
+                        "{} is not a valid member name: use lowercase letters, digits \
+                         and _-*, starting with a lowercase letter, so it is both a baggage \
+                         key and a tracestate key",
+                        cut(name)
                     ),
                 );
             } else if let Some(first) = members[..i].iter().position(|m| m == name) {
                 errors.push(
                     path(),
-                    format!("duplicate member name {name:?} (also routing_key.members[{first}])"),
+                    format!(
+                        "duplicate member name {} (also routing_key.members[{first}])",
+                        cut(name)
+                    ),
                 );
             }
         }
@@ -230,8 +239,8 @@ impl Config {
                 errors.push(
                     format!("sandboxes[{i}].key"),
                     format!(
-                        "duplicate sandbox key {:?} (also sandboxes[{first}].key)",
-                        sandbox.key
+                        "duplicate sandbox key {} (also sandboxes[{first}].key)",
+                        cut(&sandbox.key)
                     ),
                 );
             } else {
@@ -248,8 +257,9 @@ impl Config {
                             errors.push(
                                 at("service"),
                                 format!(
-                                    "duplicate fork for service {:?} and key {:?} (also sandboxes[{i}].forks[{first}].service)",
-                                    fork.service, sandbox.key
+                                    "duplicate fork for service {} and key {} (also sandboxes[{i}].forks[{first}].service)",
+                                    cut(&fork.service),
+                                    cut(&sandbox.key)
                                 ),
                             );
                         } else {
@@ -276,20 +286,46 @@ impl Config {
     }
 }
 
+/// Whether `name` can carry the routing key in both headers: a baggage key
+/// (an RFC 9110 token) and a W3C Trace Context Level 1 tracestate key.
+/// Together: a lowercase letter, then lowercase letters, digits and `_-*`
+/// (`/` and `@` are not token characters).
+pub fn is_member_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    tracestate::is_key(b) && b.iter().all(|&c| crate::class::is_tchar(c))
+}
+
+/// The longest value an error message quotes in full.
+pub const QUOTE_LIMIT: usize = 64;
+
+/// `value` quoted for a message, cut to [`QUOTE_LIMIT`] characters (with
+/// its length) so a huge value cannot make a huge message.
+pub fn cut(value: &str) -> String {
+    match value.char_indices().nth(QUOTE_LIMIT) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &value[..end], value.len()),
+    }
+}
+
 /// Why `key` cannot be a routing key, if it cannot.
 pub fn key_problem(key: &str) -> Option<String> {
     if key.is_empty() {
         return Some("the key is empty".to_string());
     }
     if key.len() > MAX_KEY_LEN {
-        return Some(format!("the key is longer than {MAX_KEY_LEN} bytes"));
+        return Some(format!(
+            "the key is longer than {MAX_KEY_LEN} bytes ({} bytes: {})",
+            key.len(),
+            cut(key)
+        ));
     }
     if let Some(c) = key
         .chars()
         .find(|&c| !(c.is_ascii_alphanumeric() || "-._~".contains(c)))
     {
         return Some(format!(
-            "{key:?} holds {c:?}; a key is ASCII letters, digits and -._~ so that it reads the same encoded or not, in baggage and in tracestate"
+            "{} holds {c:?}; a key is ASCII letters, digits and -._~ so that it reads the same encoded or not, in baggage and in tracestate",
+            cut(key)
         ));
     }
     None
@@ -305,6 +341,7 @@ pub fn host_problem(host: &str, port_ok: bool) -> Option<String> {
     if host.is_empty() {
         return Some("the host is empty".to_string());
     }
+    let quoted = cut(host);
     let (name, port) = match host.rsplit_once(':') {
         Some((name, port)) => (name, Some(port)),
         None => (host, None),
@@ -312,7 +349,7 @@ pub fn host_problem(host: &str, port_ok: bool) -> Option<String> {
     if let Some(port) = port {
         if !port_ok {
             return Some(format!(
-                "{host:?} has a port; write the host alone: the port of :authority is ignored when matching"
+                "{quoted} has a port; write the host alone: the port of :authority is ignored when matching"
             ));
         }
         let digits = !port.is_empty()
@@ -320,13 +357,14 @@ pub fn host_problem(host: &str, port_ok: bool) -> Option<String> {
             && port.bytes().all(|b| b.is_ascii_digit());
         match port.parse::<u32>() {
             Ok(p) if digits && (1..=65535).contains(&p) => {}
-            _ => return Some(format!("{host:?} has an invalid port {port:?}")),
+            _ => return Some(format!("{quoted} has an invalid port {}", cut(port))),
         }
     }
     if name.len() > authority::MAX_HOST {
         return Some(format!(
-            "{host:?} is longer than {} bytes",
-            authority::MAX_HOST
+            "{quoted} is longer than {} bytes ({} bytes)",
+            authority::MAX_HOST,
+            name.len()
         ));
     }
     for label in name.split('.') {
@@ -339,30 +377,49 @@ pub fn host_problem(host: &str, port_ok: bool) -> Option<String> {
             && !label.ends_with('-');
         if !ok {
             return Some(format!(
-                "{host:?} is not a valid host: labels of 1 to 63 letters, digits or '-', separated by '.'"
+                "{quoted} is not a valid host: labels of 1 to 63 letters, digits or '-', separated by '.'"
             ));
         }
     }
     None
 }
 
-/// Errors found so far.
+/// The most errors one configuration reports; the rest are counted.
+pub const MAX_ERRORS: usize = 100;
+
+/// Errors found so far: the first [`MAX_ERRORS`], and how many more.
 #[derive(Default)]
-struct Errors(Vec<ConfigError>);
+struct Errors {
+    list: Vec<ConfigError>,
+    more: usize,
+}
 
 impl Errors {
     fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(ConfigError {
+        if self.list.len() == MAX_ERRORS {
+            self.more += 1;
+            return;
+        }
+        self.list.push(ConfigError {
             path: path.into(),
             reason: reason.into(),
         });
     }
 
-    fn finish(self) -> Result<(), ConfigErrors> {
-        if self.0.is_empty() {
+    fn finish(mut self) -> Result<(), ConfigErrors> {
+        if self.more > 0 {
+            self.list.push(ConfigError {
+                path: String::new(),
+                reason: format!(
+                    "and {} more errors (only the first {MAX_ERRORS} are listed)",
+                    self.more
+                ),
+            });
+        }
+        if self.list.is_empty() {
             Ok(())
         } else {
-            Err(ConfigErrors(self.0))
+            Err(ConfigErrors(self.list))
         }
     }
 }
@@ -371,7 +428,7 @@ impl Errors {
 #[derive(Debug)]
 enum Json {
     Null,
-    Bool,
+    Bool(bool),
     Number(Number),
     String(String),
     Array(Vec<Json>),
@@ -381,19 +438,23 @@ enum Json {
 #[derive(Debug, Clone, Copy)]
 enum Number {
     Unsigned(u64),
-    Negative,
+    Negative(i64),
     Float(f64),
 }
 
 impl Json {
-    fn kind(&self) -> &'static str {
+    /// What was found, for a message: the value itself for scalars (cut
+    /// when long), the kind for containers.
+    fn kind(&self) -> String {
         match self {
-            Json::Null => "null",
-            Json::Bool => "a boolean",
-            Json::Number(_) => "a number",
-            Json::String(_) => "a string",
-            Json::Array(_) => "an array",
-            Json::Object(_) => "an object",
+            Json::Null => "null".into(),
+            Json::Bool(b) => format!("the boolean {b}"),
+            Json::Number(Number::Unsigned(n)) => format!("the number {n}"),
+            Json::Number(Number::Negative(n)) => format!("the number {n}"),
+            Json::Number(Number::Float(f)) => format!("the number {f}"),
+            Json::String(s) => format!("the string {}", cut(s)),
+            Json::Array(items) => format!("an array of {}", items.len()),
+            Json::Object(fields) => format!("an object of {} fields", fields.len()),
         }
     }
 }
@@ -415,8 +476,8 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_unit<E>(self) -> Result<Json, E> {
         Ok(Json::Null)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Json, E> {
-        Ok(Json::Bool)
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
         Ok(Json::Number(Number::Unsigned(v)))
@@ -424,7 +485,7 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
         Ok(Json::Number(match u64::try_from(v) {
             Ok(u) => Number::Unsigned(u),
-            Err(_) => Number::Negative,
+            Err(_) => Number::Negative(v),
         }))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
@@ -446,11 +507,26 @@ impl<'de> Visitor<'de> for JsonVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
         let mut fields: Vec<(String, Json)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            if fields.iter().any(|(k, _)| *k == key) {
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            // Small objects (every object of a valid configuration) check
+            // as they go; a large one is checked once, sorted, below.
+            if fields.len() < 16 && fields.iter().any(|(k, _)| *k == key) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate field {}",
+                    cut(&key)
+                )));
             }
             let value = map.next_value()?;
             fields.push((key, value));
+        }
+        if fields.len() > 16 {
+            let mut order: Vec<usize> = (0..fields.len()).collect();
+            order.sort_unstable_by(|&a, &b| fields[a].0.cmp(&fields[b].0));
+            if let Some(w) = order.windows(2).find(|w| fields[w[0]].0 == fields[w[1]].0) {
+                return Err(de::Error::custom(format_args!(
+                    "duplicate field {}",
+                    cut(&fields[w[0]].0)
+                )));
+            }
         }
         Ok(Json::Object(fields))
     }
@@ -496,7 +572,8 @@ impl<'a> Object<'a> {
                         errors.push(
                             path.to_string(),
                             format!(
-                                "unknown field {name:?}; expected one of: {}",
+                                "unknown field {}; expected one of: {}",
+                                cut(name),
                                 allowed.join(", ")
                             ),
                         );
@@ -609,14 +686,27 @@ fn read_config(json: &Json, errors: &mut Errors) -> Config {
     if let Some(uk) = root.get("unknown_key") {
         let path = Path::Field(&root.path, "unknown_key");
         if let Some(obj) = Object::open(uk, path, &["policy", "status"], errors) {
+            // A policy that cannot be read says nothing about whether a
+            // status belongs: do not pile a second error on the first.
+            let mut policy_known = true;
             if let Some(p) = obj.get("policy") {
                 let path = Path::Field(&obj.path, "policy");
+                policy_known = false;
                 match read_string(p, &path, errors).as_deref() {
-                    Some("baseline") => config.unknown_key.policy = UnknownKeyPolicy::Baseline,
-                    Some("reject") => config.unknown_key.policy = UnknownKeyPolicy::Reject,
+                    Some("baseline") => {
+                        config.unknown_key.policy = UnknownKeyPolicy::Baseline;
+                        policy_known = true;
+                    }
+                    Some("reject") => {
+                        config.unknown_key.policy = UnknownKeyPolicy::Reject;
+                        policy_known = true;
+                    }
                     Some(other) => errors.push(
                         path.to_string(),
-                        format!("unknown policy {other:?}; expected \"baseline\" or \"reject\""),
+                        format!(
+                            "unknown policy {}; expected \"baseline\" or \"reject\"",
+                            cut(other)
+                        ),
                     ),
                     None => {}
                 }
@@ -624,7 +714,11 @@ fn read_config(json: &Json, errors: &mut Errors) -> Config {
             if let Some(s) = obj.get("status") {
                 let path = Path::Field(&obj.path, "status");
                 if let Some(n) = read_uint(s, &path, errors) {
-                    if config.unknown_key.policy != UnknownKeyPolicy::Reject {
+                    if !policy_known {
+                        if let Some(reason) = status_problem(n) {
+                            errors.push(path.to_string(), reason);
+                        }
+                    } else if config.unknown_key.policy != UnknownKeyPolicy::Reject {
                         errors.push(
                             path.to_string(),
                             "status is only used with policy \"reject\"",

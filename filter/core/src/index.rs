@@ -165,6 +165,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Against a naive oracle (a linear search): every entry is found
+        /// at its own id, every other string is not, and no lookup reads
+        /// more than `MAX_PROBE` slots.
+        #[test]
+        fn finds_what_a_linear_search_finds(
+            keys in proptest::collection::btree_set("[a-c]{0,6}", 0..300),
+            probes in proptest::collection::vec("[a-d]{0,7}", 0..50),
+        ) {
+            let keys: Vec<String> = keys.into_iter().collect();
+            let ix = index(&keys);
+            proptest::prop_assert!(ix.max_probe() <= MAX_PROBE);
+            for k in keys.iter().chain(&probes) {
+                let naive = keys.iter().position(|x| x == k).map(|i| i as u32);
+                proptest::prop_assert_eq!(lookup(&ix, &keys, k), naive, "{:?}", k);
+            }
+        }
+    }
+
     #[test]
     fn equal_entries_do_not_hang_the_build() {
         let keys: Vec<String> = (0..40).map(|_| String::from("same")).collect();

@@ -37,6 +37,8 @@ pub mod filter_state;
 pub mod hash;
 pub mod index;
 pub mod lines;
+#[cfg(test)]
+pub(crate) mod naive;
 pub mod percent;
 pub mod tracestate;
 

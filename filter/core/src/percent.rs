@@ -299,22 +299,8 @@ mod tests {
     use alloc::vec::Vec;
     use proptest::prelude::*;
 
-    /// The naive oracle: decode into a Vec, then `from_utf8_lossy`.
     fn naive(raw: &[u8]) -> Option<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < raw.len() {
-            if raw[i] == b'%' {
-                let h = raw.get(i + 1).and_then(|&b| (b as char).to_digit(16))?;
-                let l = raw.get(i + 2).and_then(|&b| (b as char).to_digit(16))?;
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            } else {
-                out.push(raw[i]);
-                i += 1;
-            }
-        }
-        Some(String::from_utf8_lossy(&out).into_owned().into_bytes())
+        crate::naive::percent(raw)
     }
 
     fn decoded(raw: &[u8]) -> Option<Vec<u8>> {

@@ -1,17 +1,25 @@
 //! W3C Trace Context `tracestate`, read from one or more header lines.
 //!
-//! Grammar (Trace Context, §3.3.1, current key form), OWS = *( SP / HTAB ):
+//! Grammar (W3C Trace Context Level 1, §3.3.1), OWS = *( SP / HTAB ):
 //!
 //! ```text
-//! list        = list-member 0*31( OWS "," OWS list-member )
-//! list-member = key "=" value / OWS
-//! key         = ( lcalpha / DIGIT ) 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@" )
-//! value       = 0*255( chr ) nblk-chr
+//! list             = list-member 0*31( OWS "," OWS list-member )
+//! list-member      = key "=" value / OWS
+//! key              = simple-key / multi-tenant-key
+//! simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+//! multi-tenant-key = tenant-id "@" system-id
+//! tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+//! system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+//! value            = 0*255( chr ) nblk-chr
 //! chr         = %x20 / nblk-chr
 //! nblk-chr    = %x21-2B / %x2D-3C / %x3E-7E
 //! ```
 //!
 //! Decisions made here:
+//! - The key grammar is Level 1's, which the Go, Java, Python and
+//!   JavaScript OpenTelemetry propagators use: a tracestate they would
+//!   discard is discarded here too, so routing never relies on a key the
+//!   next service's SDK drops.
 //! - Empty and white-space-only members are allowed and do not count.
 //! - At most [`MAX_MEMBERS`] members, and no key twice.
 //! - The header is valid or it is not: one bad member, a 33rd member or a
@@ -31,6 +39,8 @@ use crate::lines::elements;
 /// At most this many members.
 pub const MAX_MEMBERS: usize = 32;
 const MAX_KEY: usize = 256;
+const MAX_TENANT: usize = 241;
+const MAX_SYSTEM: usize = 14;
 const MAX_VALUE: usize = 256;
 
 /// A tracestate list member.
@@ -153,12 +163,27 @@ pub fn parse_member(m: &[u8]) -> Result<Member<'_>, Invalid> {
     Ok(Member { key, value })
 }
 
-/// The current tracestate key grammar.
+/// Whether `key` is a tracestate key: a simple key, or `tenant@system`
+/// (see the grammar above).
 pub fn is_key(key: &[u8]) -> bool {
-    match key.split_first() {
+    match key.iter().position(|&b| b == b'@') {
+        None => key.len() <= MAX_KEY && starts(key, false),
+        Some(at) => {
+            let (tenant, system) = (&key[..at], &key[at + 1..]);
+            tenant.len() <= MAX_TENANT
+                && starts(tenant, true)
+                && system.len() <= MAX_SYSTEM
+                && starts(system, false)
+        }
+    }
+}
+
+/// A non-empty run of key characters whose first is `lcalpha` (or a digit,
+/// when `digit_first`). The class has no `@`, so a second `@` fails here.
+fn starts(part: &[u8], digit_first: bool) -> bool {
+    match part.split_first() {
         Some((&first, rest)) => {
-            key.len() <= MAX_KEY
-                && (first.is_ascii_lowercase() || first.is_ascii_digit())
+            (first.is_ascii_lowercase() || (digit_first && first.is_ascii_digit()))
                 && class::all_tracestate_key(rest)
         }
         None => false,
@@ -191,54 +216,8 @@ mod tests {
         })
     }
 
-    /// Oracle: join, split, trim, validate each member, then count and
-    /// look for duplicates. The first problem in list order wins.
     fn naive(lines: &[&[u8]]) -> Owned {
-        let joined = lines.join(&b","[..]);
-        let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for raw in joined.split(|&b| b == b',') {
-            let s = raw
-                .iter()
-                .position(|c| !matches!(c, b' ' | b'\t'))
-                .unwrap_or(raw.len());
-            let e = raw
-                .iter()
-                .rposition(|c| !matches!(c, b' ' | b'\t'))
-                .map_or(s, |i| i + 1);
-            let m = &raw[s..e];
-            if m.is_empty() {
-                continue;
-            }
-            if out.len() == 32 {
-                return Err(Invalid::TooManyMembers);
-            }
-            let Some(eq) = m.iter().position(|&b| b == b'=') else {
-                return Err(Invalid::NoEquals);
-            };
-            let (k, v) = (&m[..eq], &m[eq + 1..]);
-            let key_ok = !k.is_empty()
-                && k.len() <= 256
-                && (k[0].is_ascii_lowercase() || k[0].is_ascii_digit())
-                && k.iter().all(|&b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-*/@".contains(&b)
-                });
-            if !key_ok {
-                return Err(Invalid::Key);
-            }
-            let value_ok = !v.is_empty()
-                && v.len() <= 256
-                && *v.last().unwrap() != b' '
-                && v.iter()
-                    .all(|&b| (0x20..=0x7E).contains(&b) && b != b',' && b != b'=');
-            if !value_ok {
-                return Err(Invalid::Value);
-            }
-            if out.iter().any(|(ok, _)| ok == k) {
-                return Err(Invalid::DuplicateKey);
-            }
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(out)
+        crate::naive::tracestate(lines)
     }
 
     #[test]
@@ -272,6 +251,38 @@ mod tests {
         );
     }
 
+    /// Regression (issue 8): keys of the old, simplified grammar that
+    /// OpenTelemetry's propagators reject (a digit first, two `@`, a long
+    /// or digit-first system id) now discard the tracestate.
+    #[test]
+    fn keys_follow_trace_context_level_1() {
+        for ok in [
+            &b"a"[..],
+            b"a0_-*/",
+            b"0tenant@vendor",
+            b"t@v",
+            b"t@abcdefghijklmn",
+        ] {
+            assert!(is_key(ok), "{:?}", core::str::from_utf8(ok));
+        }
+        let long_simple = [b'a'; 257];
+        let long_tenant = [&[b'a'; 242][..], b"@v"].concat();
+        for bad in [
+            &b"0a"[..],
+            b"9",
+            b"a@b@c",
+            b"t@0vendor",
+            b"t@abcdefghijklmno",
+            b"@v",
+            b"t@",
+            &long_simple,
+            &long_tenant,
+        ] {
+            assert!(!is_key(bad), "{:?}", core::str::from_utf8(bad));
+        }
+        assert!(is_key(&long_simple[..256]));
+    }
+
     #[test]
     fn empty_header_is_valid_and_empty() {
         assert_eq!(parse(&[b""]).unwrap(), []);
@@ -289,6 +300,9 @@ mod tests {
             Just(b"\t".to_vec()),
             Just(b"K".to_vec()),
             Just(b"1".to_vec()),
+            Just(b"@".to_vec()),
+            Just(b"0t@".to_vec()),
+            Just(b"abcdefghijklmn".to_vec()),
             any::<u8>().prop_map(|b| alloc::vec![b]),
         ]
     }

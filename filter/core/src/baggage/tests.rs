@@ -1,5 +1,6 @@
-//! Baggage unit tests: a naive, obviously-correct oracle built on `Vec` and
-//! `split`, checked against the allocation-free parser with proptest.
+//! Baggage unit tests: the naive oracle ([`crate::naive::baggage`]), built
+//! on `Vec` and `split`, checked against the allocation-free parser with
+//! proptest.
 
 use alloc::vec::Vec;
 
@@ -7,16 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// What the oracle and the parser both produce, owned.
-#[derive(Debug, PartialEq, Eq)]
-enum Owned {
-    Member {
-        key: Vec<u8>,
-        raw_value: Vec<u8>,
-        properties: Vec<Vec<u8>>,
-    },
-    Invalid(Vec<u8>, Invalid),
-}
+use crate::naive::{self, Item as Owned};
 
 fn fast(lines: &[&[u8]]) -> (Vec<Owned>, Option<Limit>) {
     let mut it = members(lines.iter().copied());
@@ -34,119 +26,8 @@ fn fast(lines: &[&[u8]]) -> (Vec<Owned>, Option<Limit>) {
     (out, it.dropped())
 }
 
-fn trim(b: &[u8]) -> &[u8] {
-    let s = b
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t'))
-        .unwrap_or(b.len());
-    let e = b
-        .iter()
-        .rposition(|c| !matches!(c, b' ' | b'\t'))
-        .map_or(s, |i| i + 1);
-    &b[s..e]
-}
-
-fn is_token(b: &[u8]) -> bool {
-    !b.is_empty() && b.iter().all(|&c| is_tchar(c))
-}
-
-fn octets_ok(b: &[u8]) -> bool {
-    b.iter().all(|&c| is_baggage_octet(c))
-}
-
-fn escapes_ok(b: &[u8]) -> bool {
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-            {
-                return false;
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    true
-}
-
-/// Oracle: split the element at its first `;`, the head at its first `=`.
-fn naive_member(m: &[u8]) -> Owned {
-    let invalid = |why| Owned::Invalid(m.to_vec(), why);
-    if m.len() > MAX_MEMBER_BYTES {
-        return invalid(Invalid::TooLong);
-    }
-    let (head, props) = match m.iter().position(|&b| b == b';') {
-        Some(i) => (&m[..i], Some(&m[i + 1..])),
-        None => (m, None),
-    };
-    let Some(eq) = head.iter().position(|&b| b == b'=') else {
-        return invalid(if is_token(trim(head)) {
-            Invalid::NoEquals
-        } else {
-            Invalid::Key
-        });
-    };
-    // Elements and properties arrive trimmed, so only trailing OWS can
-    // separate a key from its `=`.
-    let key = trim(&head[..eq]);
-    if !is_token(key) {
-        return invalid(Invalid::Key);
-    }
-    let value = trim(&head[eq + 1..]);
-    if !octets_ok(value) {
-        return invalid(Invalid::Value);
-    }
-    if !escapes_ok(value) {
-        return invalid(Invalid::Escape);
-    }
-    let mut properties = Vec::new();
-    if let Some(props) = props {
-        for p in props.split(|&b| b == b';') {
-            let p = trim(p);
-            let ok = match p.iter().position(|&b| b == b'=') {
-                None => is_token(trim(p)),
-                Some(e) => {
-                    let k = &p[..e];
-                    let v = trim(&p[e + 1..]);
-                    is_token(trim(k)) && octets_ok(v) && escapes_ok(v)
-                }
-            };
-            if !ok {
-                return invalid(Invalid::Property);
-            }
-            properties.push(p.to_vec());
-        }
-    }
-    Owned::Member {
-        key: key.to_vec(),
-        raw_value: value.to_vec(),
-        properties,
-    }
-}
-
-/// Oracle for a whole list: join the lines, split on commas, count offsets.
 fn naive(lines: &[&[u8]]) -> (Vec<Owned>, Option<Limit>) {
-    let joined: Vec<u8> = lines.join(&b","[..]);
-    let mut out = Vec::new();
-    let mut offset = 0;
-    for element in joined.split(|&b| b == b',') {
-        let end = offset + element.len();
-        offset = end + 1;
-        if end > MAX_BYTES {
-            return (out, Some(Limit::Bytes));
-        }
-        let element = trim(element);
-        if element.is_empty() {
-            continue;
-        }
-        if out.len() == MAX_MEMBERS {
-            return (out, Some(Limit::Members));
-        }
-        out.push(naive_member(element));
-    }
-    (out, None)
+    naive::baggage(lines)
 }
 
 fn check(lines: &[&[u8]]) {

@@ -112,3 +112,132 @@ proptest! {
         }
     }
 }
+
+// The decision against its naive oracle (`crate::naive::decide`): one
+// configuration with overlapping names, and requests assembled from the
+// pieces that matter (member names, keys, escapes, separators, junk).
+
+const MEMBERS: [&str; 3] = ["sd-routing-key", "sd-sandbox", "x"];
+const KEYS: [&str; 4] = ["k1", "k2", "K1", "gone"];
+
+fn oracle_config(reject: bool) -> Config {
+    let text = alloc::format!(
+        r#"{{"version": 1,
+            "routing_key": {{"members": ["sd-routing-key", "sd-sandbox", "x"]}},
+            "unknown_key": {{"policy": "{}"}},
+            "sandboxes": [
+              {{"key": "k1", "forks": [
+                {{"service": "location", "destination": "location-k1"}},
+                {{"service": "Driver", "destination": "driver-k1:9090"}}]}},
+              {{"key": "k2", "forks": [{{"service": "route", "destination": "route-k2"}}]}},
+              {{"key": "K1", "forks": []}}
+            ]}}"#,
+        if reject { "reject" } else { "baseline" }
+    );
+    Config::from_json(&text).expect("valid")
+}
+
+fn piece() -> impl Strategy<Value = Vec<u8>> {
+    let words: Vec<Vec<u8>> = MEMBERS
+        .iter()
+        .chain(KEYS.iter())
+        .map(|w| w.as_bytes().to_vec())
+        .chain(
+            [
+                "=",
+                ",",
+                ";",
+                " ",
+                "\t",
+                "%6B1",
+                "%6b2",
+                "%zz",
+                "%",
+                "a",
+                "p=1",
+                "sd-routing-key=k1",
+                "x=k2",
+                "sd-sandbox=gone",
+            ]
+            .iter()
+            .map(|w| w.as_bytes().to_vec()),
+        )
+        .collect();
+    prop_oneof![
+        8 => proptest::sample::select(words),
+        1 => any::<u8>().prop_map(|b| alloc::vec![b]),
+    ]
+}
+
+fn line() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(piece(), 0..10).prop_map(|p| p.concat())
+}
+
+fn request_authority() -> impl Strategy<Value = Vec<u8>> {
+    let host = proptest::sample::select(alloc::vec![
+        "location", "LOCATION", "driver", "route", "route.", "other", ""
+    ]);
+    let port = proptest::sample::select(alloc::vec!["", ":80", ":8083", ":", ":123456", ":x"]);
+    (host, port).prop_map(|(h, p)| [h.as_bytes(), p.as_bytes()].concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// `Router::decide` agrees with the oracle on the reason, the key (its
+    /// decoded value, carrier and member) and the fork's `:authority`.
+    #[test]
+    fn decide_matches_the_naive_oracle(
+        reject in any::<bool>(),
+        authority in request_authority(),
+        bag in proptest::collection::vec(line(), 0..3),
+        ts in proptest::collection::vec(line(), 0..2),
+    ) {
+        let config = oracle_config(reject);
+        let router = Router::new(&config).expect("valid");
+        let bag: Vec<&[u8]> = bag.iter().map(Vec::as_slice).collect();
+        let ts: Vec<&[u8]> = ts.iter().map(Vec::as_slice).collect();
+        let v = router.decide(Request {
+            authority: &authority,
+            baggage: bag.iter().copied(),
+            tracestate: ts.iter().copied(),
+        });
+        let mut buf = [0u8; MAX_FORK_AUTHORITY];
+        let fork = match v.decision {
+            Decision::Fork(id) => router.fork_authority(id, &authority, &mut buf).map(<[u8]>::to_vec),
+            _ => None,
+        };
+        let fast = crate::naive::Decided {
+            reason: v.decision.reason(),
+            key: v.key.map(|k| (k.value.bytes().collect::<Vec<u8>>(), k.carrier, k.member)),
+            fork,
+        };
+        prop_assert_eq!(fast, crate::naive::decide(&config, &authority, &bag, &ts));
+    }
+}
+
+#[test]
+fn oracle_sees_every_reason() {
+    // The strategies above reach every outcome; pin one request of each.
+    let config = oracle_config(false);
+    type Case<'a> = (&'a [u8], &'a [&'a [u8]], &'a [&'a [u8]], Reason);
+    let cases: [Case<'_>; 6] = [
+        (b"location", &[b"sd-routing-key=k1"], &[], Reason::Fork),
+        (b"location", &[], &[], Reason::NoKey),
+        (b"route", &[b"x=k1"], &[], Reason::NoFork),
+        (b"route", &[b"x=gone"], &[], Reason::UnknownKey),
+        (b"route", &[b"x=k1", b"x=k2"], &[], Reason::Conflict),
+        (b"route", &[b"x=%zz"], &[], Reason::Malformed),
+    ];
+    for (authority, bag, ts, want) in cases {
+        assert_eq!(
+            crate::naive::decide(&config, authority, bag, ts).reason,
+            want
+        );
+    }
+    let rejecting = oracle_config(true);
+    assert_eq!(
+        crate::naive::decide(&rejecting, b"route", &[b"x=gone"], &[]).reason,
+        Reason::Rejected
+    );
+}
