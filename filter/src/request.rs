@@ -6,19 +6,21 @@
 //!    first value of a repeated header, and every `baggage` and
 //!    `tracestate` line must be read to find conflicts. `:authority` comes
 //!    from the same buffer.
-//! 3. Decide with [`laneway_core::Router::decide`], count the decision,
-//!    record it as one filter-state entry (`wasm.laneway`, written by
-//!    [`laneway_core::filter_state`]: `decision=fork key=K fork=HOST:PORT`),
-//!    and act: rewrite `:authority` for a fork
+//! 3. Decide with [`laneway_core::Router::decide`], then act: rewrite
+//!    `:authority` for a fork
 //!    (ABI 0.2.1 makes Envoy clear the route cache, so the router picks the
 //!    fork's virtual host), answer locally for a rejected key, or leave the
-//!    request alone.
+//!    request alone. Only then count the decision and record it as one
+//!    filter-state entry (`wasm.laneway`, written by
+//!    [`laneway_core::filter_state`]: `decision=fork key=K fork=HOST:PORT`),
+//!    so the counters and the log say what was done, not what was meant.
 //!
 //! Budget: at most two host-filled buffers per request (the header found in
 //! step 1, freed at once, and the pairs), each one allocation forced by the
 //! ABI; nothing else allocates. Any surprise (a host call failing, a broken
 //! pairs buffer) sends the request to the baseline unchanged and bumps
-//! `laneway.host_errors`. Never panics.
+//! `laneway.host_errors` (and no decision counter); a filter-state entry
+//! the host refuses bumps it too. Never panics.
 
 use laneway_core::authority::MAX_FORK_AUTHORITY;
 use laneway_core::decide::TraceStateStatus;
@@ -89,8 +91,41 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
         baggage: named(b"baggage"),
         tracestate: named(b"tracestate"),
     });
+    let mut key_buf = [0u8; MAX_KEY_TEXT];
+    let key = verdict.key.map(|k| {
+        let (n, _) = k.value.write_decoded(&mut key_buf);
+        &key_buf[..n]
+    });
+    let mut fork_buf = [0u8; MAX_FORK_AUTHORITY];
+    let fork = match verdict.decision {
+        Decision::Fork(id) => match router.fork_authority(id, authority, &mut fork_buf) {
+            Some(f) => Some(f),
+            None => return host_error(metrics),
+        },
+        _ => None,
+    };
+    // Act first; count and record only what actually happened. A rewrite
+    // or a reply the host refused leaves the request on its way to the
+    // baseline, counted as a host error and nothing else.
+    let Ok(action) = act(router, &verdict, key, fork) else {
+        return host_error(metrics);
+    };
     count(metrics, &verdict);
-    act(router, metrics, authority, &verdict)
+    // One filter-state entry (one host call) per request that had a key or
+    // a reason worth logging; `no_key` leaves it absent, as on the fast path.
+    if verdict.decision != Decision::NoKey {
+        let mut state = [0u8; MAX_ENTRY];
+        let entry = filter_state::Entry {
+            reason: verdict.decision.reason(),
+            key,
+            fork,
+        };
+        let n = filter_state::encode(&entry, &mut state);
+        if abi::set_property(b"laneway", &state[..n]).is_err() {
+            Metrics::bump(metrics.host_errors, 1);
+        }
+    }
+    action
 }
 
 fn has_header(name: &[u8]) -> Result<bool, abi::Status> {
@@ -119,45 +154,26 @@ fn count(metrics: &Metrics, verdict: &Verdict<'_>) {
     }
 }
 
-fn act(router: &Router, metrics: &Metrics, authority: &[u8], verdict: &Verdict<'_>) -> u32 {
-    let mut key_buf = [0u8; MAX_KEY_TEXT];
-    let key = verdict.key.map(|k| {
-        let (n, _) = k.value.write_decoded(&mut key_buf);
-        &key_buf[..n]
-    });
-    let mut fork_buf = [0u8; MAX_FORK_AUTHORITY];
-    let fork = match verdict.decision {
-        Decision::Fork(id) => match router.fork_authority(id, authority, &mut fork_buf) {
-            Some(f) => Some(f),
-            None => return host_error(metrics),
-        },
-        _ => None,
-    };
-    // One filter-state entry (one host call) per request that had a key or
-    // a reason worth logging; `no_key` leaves it absent, as on the fast path.
-    if verdict.decision != Decision::NoKey {
-        let mut state = [0u8; MAX_ENTRY];
-        let entry = filter_state::Entry {
-            reason: verdict.decision.reason(),
-            key,
-            fork,
-        };
-        let n = filter_state::encode(&entry, &mut state);
-        let _ = abi::set_property(b"laneway", &state[..n]);
-    }
+/// Carries out the decision: rewrites `:authority` for a fork, answers
+/// locally for a rejected key, leaves the request alone otherwise. `Err`
+/// when the host refused the rewrite or the reply.
+fn act(
+    router: &Router,
+    verdict: &Verdict<'_>,
+    key: Option<&[u8]>,
+    fork: Option<&[u8]>,
+) -> Result<u32, abi::Status> {
     match (verdict.decision.route(), fork) {
         (Route::Fork, Some(fork)) => {
-            if abi::replace_request_header(b":authority", fork).is_err() {
-                return host_error(metrics);
-            }
-            CONTINUE
+            abi::replace_request_header(b":authority", fork)?;
+            Ok(CONTINUE)
         }
-        (Route::Reject, _) => reject(router, metrics, key.unwrap_or_default()),
-        _ => CONTINUE,
+        (Route::Reject, _) => reject(router, key.unwrap_or_default()),
+        _ => Ok(CONTINUE),
     }
 }
 
-fn reject(router: &Router, metrics: &Metrics, key: &[u8]) -> u32 {
+fn reject(router: &Router, key: &[u8]) -> Result<u32, abi::Status> {
     let mut body = [0u8; MAX_KEY_TEXT + 64];
     let mut n = 0;
     for part in [&b"routing key "[..], key, b" has no sandbox\n"] {
@@ -165,23 +181,20 @@ fn reject(router: &Router, metrics: &Metrics, key: &[u8]) -> u32 {
         n += part.len();
     }
     let mut headers = [0u8; 128];
-    let Some(h) = pairs::encode(
+    let h = pairs::encode(
         [
             (&b"content-type"[..], &b"text/plain"[..]),
             (b"x-laneway-decision", b"rejected"),
         ],
         &mut headers,
-    ) else {
-        return host_error(metrics);
-    };
+    )
+    .ok_or(abi::Status::SerializationFailure)?;
     let status = u32::from(router.reject_status());
-    match abi::send_local_response(
+    abi::send_local_response(
         status,
         b"laneway_unknown_routing_key",
         &body[..n],
         &headers[..h],
-    ) {
-        Ok(()) => PAUSE,
-        Err(_) => host_error(metrics),
-    }
+    )?;
+    Ok(PAUSE)
 }

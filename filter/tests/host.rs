@@ -264,3 +264,117 @@ fn a_crafted_key_cannot_forge_an_access_log_line() {
         Some(r#"decision=unknown_key key="k\x0adecision=fork\x0d\x7f\x09""#)
     );
 }
+
+/// A store whose host refuses one call: the embedder replaces a host
+/// function on the linker.
+struct Refusing {
+    proxy: proxy_wasm_host::ProxyState,
+}
+
+fn refusing_vm(config: &str, refuse: &str) -> Vm<Refusing> {
+    use proxy_wasm_host::{Compiled, LoadOptions, Status};
+    use wasmtime::Caller;
+    let compiled = Compiled::load(&wasm::build("laneway-filter"), &LoadOptions::default()).unwrap();
+    let mut linker = wasmtime::Linker::<Refusing>::new(compiled.engine());
+    proxy_wasm_host::add_to_linker(&mut linker, compiled.module(), |r| &mut r.proxy).unwrap();
+    let fail = Status::InternalFailure as u32;
+    match refuse {
+        "proxy_replace_header_map_value" => linker
+            .func_wrap(
+                "env",
+                refuse,
+                move |_: Caller<'_, Refusing>, _: u32, _: u32, _: u32, _: u32, _: u32| fail,
+            )
+            .map(drop),
+        "proxy_set_property" => linker
+            .func_wrap(
+                "env",
+                refuse,
+                move |_: Caller<'_, Refusing>, _: u32, _: u32, _: u32, _: u32| fail,
+            )
+            .map(drop),
+        "proxy_send_local_response" => linker
+            .func_wrap(
+                "env",
+                refuse,
+                move |_: Caller<'_, Refusing>,
+                      _: u32,
+                      _: u32,
+                      _: u32,
+                      _: u32,
+                      _: u32,
+                      _: u32,
+                      _: u32,
+                      _: i32| fail,
+            )
+            .map(drop),
+        other => panic!("{other}"),
+    }
+    .unwrap();
+    let plugin = compiled.plugin(&linker, |r| &mut r.proxy).unwrap();
+    plugin
+        .vm_with(
+            Refusing {
+                proxy: proxy_wasm_host::ProxyState::default(),
+            },
+            &HostOptions {
+                plugin_config: config.as_bytes().to_vec(),
+                ..HostOptions::default()
+            },
+        )
+        .unwrap()
+}
+
+fn tagged(key: &str) -> Hop {
+    let mut hop = request("location:8083", "/");
+    hop.request_headers
+        .add("baggage", format!("sd-routing-key={key}"));
+    hop
+}
+
+/// Regression (issue 8): the filter counted `decision.fork` and wrote
+/// `decision=fork` before it knew the rewrite had worked; when the host
+/// refused it, the baseline served a request logged as forked.
+#[test]
+fn a_refused_rewrite_is_a_host_error_not_a_fork() {
+    let mut vm = refusing_vm(FORK_CONFIG, "proxy_replace_header_map_value");
+    let mut hop = tagged("qwblp48fpmb30");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(outcome.forwarded);
+    assert_eq!(outcome.properties.get("laneway"), None, "nothing logged");
+    assert_eq!(
+        text(hop.request_headers.get(":authority")),
+        Some("location:8083")
+    );
+    assert_eq!(vm.metric("laneway.decision.fork"), Some(0));
+    assert_eq!(vm.metric("laneway.host_errors"), Some(1));
+}
+
+#[test]
+fn a_refused_filter_state_entry_counts_as_a_host_error() {
+    let mut vm = refusing_vm(FORK_CONFIG, "proxy_set_property");
+    let mut hop = tagged("qwblp48fpmb30");
+    vm.request(&mut hop).unwrap();
+    assert_eq!(
+        text(hop.request_headers.get(":authority")),
+        Some("location-qwblp48fpmb30:8083"),
+        "the fork still happened"
+    );
+    assert_eq!(vm.metric("laneway.decision.fork"), Some(1));
+    assert_eq!(vm.metric("laneway.host_errors"), Some(1));
+}
+
+#[test]
+fn a_refused_local_reply_sends_the_request_to_the_baseline() {
+    let config = FORK_CONFIG.replace(
+        r#""sandboxes""#,
+        r#""unknown_key":{"policy":"reject"},"sandboxes""#,
+    );
+    let mut vm = refusing_vm(&config, "proxy_send_local_response");
+    let mut hop = tagged("gone");
+    let outcome = vm.request(&mut hop).unwrap();
+    assert!(outcome.forwarded && outcome.local_response.is_none());
+    assert_eq!(outcome.properties.get("laneway"), None);
+    assert_eq!(vm.metric("laneway.decision.rejected"), Some(0));
+    assert_eq!(vm.metric("laneway.host_errors"), Some(1));
+}
