@@ -16,8 +16,8 @@ use proptest::prelude::*;
 use proxy_wasm_abi::pairs;
 use proxy_wasm_host::{
     Action, Compiled, HalfState, HeaderMap, HopError, HostError, HostOptions, HttpCallReply,
-    Interruption, LoadOptions, LogLevel, MetricKind, Part, Plugin, ProxyState, RootOptions,
-    StreamCall, StreamType, Vm,
+    Interruption, Limits, LoadOptions, LogLevel, MetricKind, Part, Plugin, ProxyState, RootOptions,
+    Status, StreamCall, StreamType, Vm,
 };
 use proxy_wasm_host_conformance::{
     arbitrary_hop, headers, logged, module, request, shared_vm, text, wat_bytes, well_formed,
@@ -693,7 +693,8 @@ fn a_runaway_loop_times_out_with_epochs() {
     assert_eq!(
         result,
         Err(HopError::Timeout {
-            callback: "proxy_on_request_headers"
+            callback: "proxy_on_request_headers",
+            budget: "100ms".into(),
         })
     );
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
@@ -705,7 +706,8 @@ fn a_runaway_loop_runs_out_of_fuel() {
     assert_eq!(
         result,
         Err(HopError::Timeout {
-            callback: "proxy_on_request_headers"
+            callback: "proxy_on_request_headers",
+            budget: "5000000 units of fuel".into(),
         })
     );
 }
@@ -1125,4 +1127,209 @@ fn an_embedder_owns_the_store_and_extends_the_linker() {
     }
     assert_eq!(vm.data().notes, [2, 3], "stream contexts after root 1");
     assert_eq!(vm.data().logs, 2);
+}
+
+// What a guest can make the host hold (issue 8: a guest took 4 GiB of
+// memory per VM, a 10 MB header added in a loop took 2.3 GB, shared data
+// grew to 3 GB). Each limit is a status or a failed grow, never a crash.
+
+fn limited(body: &str, imports: &str, limits: Limits) -> Vm {
+    load(&module(imports, body))
+        .vm(&HostOptions {
+            limits,
+            ..HostOptions::default()
+        })
+        .unwrap()
+}
+
+fn probe_u32s(vm: &mut Vm) -> Vec<u32> {
+    u32s(vm.outcome().properties.get("probe").expect("published"))
+}
+
+const SET_PROBE: &str =
+    r#"(import "env" "proxy_set_property" (func $set_prop (param i32 i32 i32 i32) (result i32)))"#;
+
+#[test]
+fn memory_and_tables_stop_at_their_limits() {
+    let body = r#"(data (i32.const 130) "probe")
+  (table 1 funcref)
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (i32.store (i32.const 512) (memory.grow (i32.const 100)))
+    (i32.store (i32.const 516) (memory.grow (i32.const 1)))
+    (i32.store (i32.const 520) (table.grow (ref.null func) (i32.const 1000)))
+    (i32.store (i32.const 524) (table.grow (ref.null func) (i32.const 10)))
+    (drop (call $set_prop (i32.const 130) (i32.const 5) (i32.const 512) (i32.const 16)))
+    (i32.const 0))"#;
+    let limits = Limits {
+        memory_bytes: 4 << 16,
+        table_elements: 100,
+        ..Limits::default()
+    };
+    let mut vm = limited(body, SET_PROBE, limits);
+    vm.request(&mut request("a", "/")).unwrap();
+    // -1: refused; otherwise the old size (1 page, 1 element).
+    assert_eq!(probe_u32s(&mut vm), [u32::MAX, 1, u32::MAX, 1]);
+}
+
+#[test]
+fn a_trap_after_a_refused_grow_names_the_limit() {
+    let body = r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (if (i32.eq (memory.grow (i32.const 60000)) (i32.const -1)) (then unreachable))
+    (i32.const 0))"#;
+    let mut vm = limited(body, "", Limits::default());
+    match vm.request(&mut request("a", "/")) {
+        Err(HopError::Trap { message, .. }) => assert!(
+            message.contains("memory; the limit is 256 MiB"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_header_map_stops_growing_at_its_limit() {
+    let imports = r#"(import "env" "proxy_add_header_map_value" (func $add (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_replace_header_map_value" (func $replace (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_property" (func $set_prop (param i32 i32 i32 i32) (result i32)))"#;
+    // Adds a 60,000-byte header 1,000 times (60 MB) to an 8 MiB map.
+    let body = r#"(data (i32.const 100) "x-big")
+  (data (i32.const 130) "probe")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (local $i i32) (local $s i32)
+    (loop $l
+      (local.set $s (call $add (i32.const 0) (i32.const 100) (i32.const 5) (i32.const 1024) (i32.const 60000)))
+      (if (i32.eqz (local.get $s)) (then (i32.store (i32.const 512) (i32.add (i32.load (i32.const 512)) (i32.const 1)))))
+      (i32.store (i32.const 516) (local.get $s))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
+    (i32.store (i32.const 520) (call $replace (i32.const 0) (i32.const 100) (i32.const 5) (i32.const 1024) (i32.const 60000)))
+    (drop (call $set_prop (i32.const 130) (i32.const 5) (i32.const 512) (i32.const 12)))
+    (i32.const 0))"#;
+    let mut vm = limited(body, imports, Limits::default());
+    let mut hop = request("a", "/");
+    vm.request(&mut hop).unwrap();
+    let [added, last, replaced] = probe_u32s(&mut vm)[..] else {
+        panic!()
+    };
+    assert_eq!(added, 139, "8 MiB holds 139 headers of 60,005 bytes");
+    assert_eq!(last, Status::InternalFailure as u32);
+    assert_eq!(
+        replaced,
+        Status::Ok as u32,
+        "a replace frees what it replaces"
+    );
+    assert!(hop.request_headers.byte_size() <= 8 << 20);
+}
+
+#[test]
+fn shared_data_queues_and_logs_have_budgets() {
+    let imports = r#"(import "env" "proxy_set_shared_data" (func $set (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_register_shared_queue" (func $register (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_enqueue_shared_queue" (func $enqueue (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_log" (func $log (param i32 i32 i32) (result i32)))
+  (import "env" "proxy_set_property" (func $set_prop (param i32 i32 i32 i32) (result i32)))"#;
+    // Writes 1,000 keys of 1 KB values, enqueues 1,000 items of 1 KB, and
+    // logs 1,000 lines of 1 KB, against budgets of 100 KB each.
+    let body = r#"(data (i32.const 100) "q")
+  (data (i32.const 130) "probe")
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+    (local $i i32)
+    (drop (call $register (i32.const 100) (i32.const 1) (i32.const 300)))
+    (loop $l
+      (i32.store (i32.const 200) (local.get $i))
+      (if (i32.eqz (call $set (i32.const 200) (i32.const 4) (i32.const 1024) (i32.const 1000) (i32.const 0)))
+        (then (i32.store (i32.const 512) (i32.add (i32.load (i32.const 512)) (i32.const 1)))))
+      (if (i32.eqz (call $enqueue (i32.load (i32.const 300)) (i32.const 1024) (i32.const 1000)))
+        (then (i32.store (i32.const 516) (i32.add (i32.load (i32.const 516)) (i32.const 1)))))
+      (drop (call $log (i32.const 2) (i32.const 1024) (i32.const 1000)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))
+    (drop (call $set_prop (i32.const 130) (i32.const 5) (i32.const 512) (i32.const 8)))
+    (i32.const 0))"#;
+    let limits = Limits {
+        shared_data_bytes: 100_000,
+        queue_bytes: 100_000,
+        log_bytes: 100_000,
+        ..Limits::default()
+    };
+    let mut vm = limited(body, imports, limits);
+    let outcome = vm.request(&mut request("a", "/")).unwrap().clone();
+    assert_eq!(
+        probe_u32s(&mut vm),
+        [99, 100],
+        "100 KB holds 99 entries of 1,004 bytes and 100 items of 1,000"
+    );
+    assert_eq!(outcome.logs.len(), 100);
+    assert_eq!(outcome.logs_dropped, 900);
+}
+
+/// Regression (issue 8): the one-second call budget applied to
+/// `proxy_on_configure` too, so a large configuration was "refused". It
+/// has its own budget, and an overrun says what it is.
+#[test]
+fn on_configure_has_its_own_budget() {
+    let body = r#"(func (export "proxy_on_configure") (param i32 i32) (result i32)
+    (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 50000000))))
+    (i32.const 1))"#;
+    let plugin = Plugin::from_bytes_with(
+        module("", body).as_bytes(),
+        &LoadOptions {
+            interruption: Interruption::Fuel,
+            ..LoadOptions::default()
+        },
+    )
+    .unwrap();
+    // A call budget too small for the loop does not touch on_configure.
+    let small_calls = HostOptions {
+        call_fuel: 1_000_000,
+        ..HostOptions::default()
+    };
+    plugin
+        .vm(&small_calls)
+        .expect("on_configure has its own budget");
+    let small_configure = HostOptions {
+        configure_fuel: 1_000_000,
+        ..small_calls
+    };
+    match plugin.vm(&small_configure) {
+        Err(HostError::Guest(HopError::Timeout { callback, budget })) => {
+            assert_eq!(callback, "proxy_on_configure");
+            assert_eq!(budget, "1000000 units of fuel");
+        }
+        other => panic!("{:?}", other.err()),
+    }
+}
+
+/// Regression (issue 8): a directory, a device or a FIFO given as the
+/// module said "no such module", `/dev/zero` was read until memory ran out,
+/// a FIFO with no writer blocked forever, and a text file showed WAT
+/// parser errors.
+#[test]
+fn only_a_wasm_file_is_a_module() {
+    let dir = std::env::temp_dir().join(format!("proxy-wasm-not-modules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "a filter, surely\n").unwrap();
+    for (path, want) in [
+        (dir.as_path(), "is a directory"),
+        (std::path::Path::new("/dev/zero"), "is a device"),
+        (fifo.as_path(), "is a FIFO"),
+        (text.as_path(), "not a wasm module"),
+    ] {
+        match Plugin::load(path) {
+            Err(e) => assert!(e.to_string().contains(want), "{}: {e}", path.display()),
+            Ok(_) => panic!("{} loaded", path.display()),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -20,8 +20,11 @@ pub enum HopError {
         callback: &'static str,
         message: String,
     },
-    /// The call outran its budget (epoch deadline or fuel).
-    Timeout { callback: &'static str },
+    /// The call outran its budget (epoch deadline or fuel), `budget`.
+    Timeout {
+        callback: &'static str,
+        budget: String,
+    },
     /// The guest called WASI `proc_exit`.
     Exit { callback: &'static str, code: u32 },
     /// An earlier call failed; the VM is unusable.
@@ -39,8 +42,11 @@ impl fmt::Display for HopError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HopError::Trap { callback, message } => write!(f, "{callback} trapped: {message}"),
-            HopError::Timeout { callback } => {
-                write!(f, "{callback} ran past its time budget and was stopped")
+            HopError::Timeout { callback, budget } => {
+                write!(
+                    f,
+                    "{callback} ran past its budget of {budget} and was stopped"
+                )
             }
             HopError::Exit { callback, code } => {
                 write!(f, "{callback} called proc_exit({code})")

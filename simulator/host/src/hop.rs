@@ -212,6 +212,11 @@ pub struct Outcome {
     pub callouts: Vec<Callout>,
     pub stream_calls: Vec<StreamCall>,
     pub logs: Vec<LogLine>,
+    /// Log lines not kept because the log budget
+    /// ([`Limits::log_bytes`](super::Limits::log_bytes)) was spent.
+    pub logs_dropped: u64,
+    /// Bytes of the kept log lines.
+    pub(crate) log_bytes: usize,
     /// Guest heap allocations during this hop, from the module's
     /// allocation-counter export
     /// ([`HostOptions::allocation_counter`](super::HostOptions::allocation_counter)),
@@ -233,6 +238,8 @@ impl Outcome {
         self.callouts.clear();
         self.stream_calls.clear();
         self.logs.clear();
+        self.logs_dropped = 0;
+        self.log_bytes = 0;
         self.guest_allocations = None;
         self.host_allocations = 0;
         self.local_response.take()

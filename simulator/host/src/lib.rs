@@ -84,7 +84,7 @@ pub use hop::{
 pub use linker::add_to_linker;
 pub use maps::{HeaderMap, Iter, Properties};
 pub use metrics::{Histogram, Metric};
-pub use options::{EPOCH_TICK, HostOptions, Interruption, LoadOptions, RootOptions};
+pub use options::{EPOCH_TICK, HostOptions, Interruption, Limits, LoadOptions, RootOptions};
 pub use plugin::{Compiled, Plugin};
 pub use proxy_wasm_abi::{LogLevel, MetricKind, Status, StreamType};
 pub use state::{HalfState, Part, ProxyState, StreamState};

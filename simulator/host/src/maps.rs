@@ -110,6 +110,11 @@ impl Flat {
         self.dead = 0;
     }
 
+    /// Bytes of the live names and values.
+    fn live(&self) -> usize {
+        self.bytes.len() - self.dead
+    }
+
     fn iter(&self) -> Iter<'_> {
         Iter {
             flat: self,
@@ -223,7 +228,7 @@ impl HeaderMap {
 
     /// Envoy's `HeaderMap::byteSize`: the sum of name and value lengths.
     pub fn byte_size(&self) -> usize {
-        self.flat.entries.iter().map(|e| e.name + e.value).sum()
+        self.flat.live()
     }
 
     /// Replaces the contents with `pairs`, keeping the buffers.
@@ -321,6 +326,11 @@ impl Properties {
 
     pub fn clear(&mut self) {
         self.flat.clear();
+    }
+
+    /// Bytes of the live paths and values.
+    pub fn byte_size(&self) -> usize {
+        self.flat.live()
     }
 }
 

@@ -17,6 +17,8 @@
 //!
 //! Invariant: no operation panics; arithmetic wraps like Envoy's `uint64_t`.
 
+use std::collections::HashMap;
+
 use proxy_wasm_abi::{MetricKind, Status};
 
 /// A histogram's samples, summarized.
@@ -48,29 +50,33 @@ struct Slot {
 #[derive(Default)]
 pub(crate) struct Metrics {
     slots: Vec<Slot>,
+    /// `(kind, name)` → index in `slots`.
+    by_name: HashMap<(u32, String), usize>,
 }
 
 impl Metrics {
-    pub fn define(&mut self, kind: MetricKind, name: &[u8]) -> u32 {
-        let name = String::from_utf8_lossy(name);
-        let index = match self
-            .slots
-            .iter()
-            .position(|s| s.kind == kind && s.name == name)
-        {
-            Some(i) => i,
+    /// The id of metric `name` of `kind`, defined now if new; `None` when
+    /// the VM already has `cap` metrics.
+    pub fn define(&mut self, kind: MetricKind, name: &[u8], cap: usize) -> Option<u32> {
+        let key = (kind as u32, String::from_utf8_lossy(name).into_owned());
+        let index = match self.by_name.get(&key) {
+            Some(&i) => i,
             None => {
+                if self.slots.len() >= cap {
+                    return None;
+                }
                 self.slots.push(Slot {
-                    name: name.into_owned(),
+                    name: key.1.clone(),
                     kind,
                     value: 0,
                     histogram: Histogram::default(),
                 });
+                self.by_name.insert(key, self.slots.len() - 1);
                 self.slots.len() - 1
             }
         };
-        // Ids stay below 2^32: a VM would need a billion metrics to wrap.
-        (((index as u32).wrapping_add(1)) << 2) | kind as u32
+        // Ids stay below 2^32: `cap` keeps the count far below a billion.
+        Some((((index as u32).wrapping_add(1)) << 2) | kind as u32)
     }
 
     fn slot(&mut self, id: u32) -> Result<&mut Slot, Status> {
@@ -150,11 +156,17 @@ mod tests {
     #[test]
     fn follows_envoys_rules() {
         let mut m = Metrics::default();
-        let c = m.define(MetricKind::Counter, b"c");
-        let g = m.define(MetricKind::Gauge, b"g");
-        let h = m.define(MetricKind::Histogram, b"h");
+        let cap = 3;
+        let c = m.define(MetricKind::Counter, b"c", cap).unwrap();
+        let g = m.define(MetricKind::Gauge, b"g", cap).unwrap();
+        let h = m.define(MetricKind::Histogram, b"h", cap).unwrap();
         assert_eq!((c & 3, g & 3, h & 3), (0, 1, 2));
-        assert_eq!(m.define(MetricKind::Counter, b"c"), c, "same name, same id");
+        assert_eq!(
+            m.define(MetricKind::Counter, b"c", cap),
+            Some(c),
+            "same name, same id"
+        );
+        assert_eq!(m.define(MetricKind::Counter, b"d", cap), None, "the cap");
         assert_eq!(m.increment(c, 2), Status::Ok);
         assert_eq!(m.increment(c, 0), Status::BadArgument);
         assert_eq!(m.increment(c, -1), Status::BadArgument);

@@ -54,6 +54,58 @@ pub struct RootOptions {
     pub plugin_config: Vec<u8>,
 }
 
+/// What a guest can make the host hold, per VM (and, for shared data and
+/// queues, per plugin). Where Envoy has a limit of its own the default
+/// follows it; elsewhere the default is generous for a filter and small
+/// for a machine. A guest that reaches one gets a status (or, for memory
+/// and tables, a failed `grow`), and a trap that follows names the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory per instance (default 256 MiB).
+    pub memory_bytes: usize,
+    /// Elements per table (default 1,000,000).
+    pub table_elements: usize,
+    /// Bytes of names and values in one header map (default 8 MiB, the
+    /// largest `max_request_headers_kb` Envoy accepts).
+    pub header_map_bytes: usize,
+    /// Entries in one header map (default 10,000).
+    pub header_map_entries: usize,
+    /// Bytes of keys and values in shared data, per plugin (default 64 MiB).
+    pub shared_data_bytes: usize,
+    /// Bytes waiting in shared queues, per plugin (default 64 MiB).
+    pub queue_bytes: usize,
+    /// Shared queues, per plugin (default 10,000).
+    pub queues: usize,
+    /// Metrics defined, per VM (default 100,000).
+    pub metrics: usize,
+    /// Bytes of log lines kept per stream, and outside streams until taken
+    /// (default 1 MiB); later lines are counted, not kept.
+    pub log_bytes: usize,
+    /// Bytes of filter state set per stream (default 1 MiB).
+    pub property_bytes: usize,
+    /// HTTP callouts per stream, and outside streams until taken
+    /// (default 1,000).
+    pub callouts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            memory_bytes: 256 << 20,
+            table_elements: 1_000_000,
+            header_map_bytes: 8 << 20,
+            header_map_entries: 10_000,
+            shared_data_bytes: 64 << 20,
+            queue_bytes: 64 << 20,
+            queues: 10_000,
+            metrics: 100_000,
+            log_bytes: 1 << 20,
+            property_bytes: 1 << 20,
+            callouts: 1_000,
+        }
+    }
+}
+
 /// One VM's configuration, and its first root context's. See the field
 /// docs for defaults.
 #[derive(Clone, Debug)]
@@ -79,10 +131,18 @@ pub struct HostOptions {
     /// `proxy_get_log_level` reports it.
     pub log_level: LogLevel,
     /// Longest a single guest call may run under [`Interruption::Epoch`]
-    /// (default 1 s).
+    /// (default 1 s). `proxy_on_configure` has its own budget.
     pub call_timeout: Duration,
     /// Fuel for a single guest call under [`Interruption::Fuel`].
     pub call_fuel: u64,
+    /// Longest `proxy_on_configure` may run (default 60 s): a large
+    /// configuration takes longer to build than a request to decide, and
+    /// its size must never decide whether a replay passes.
+    pub configure_timeout: Duration,
+    /// Fuel for `proxy_on_configure` under [`Interruption::Fuel`].
+    pub configure_fuel: u64,
+    /// What a guest can make the host hold.
+    pub limits: Limits,
     /// An export of the module, `() -> i64`, that counts the guest's heap
     /// allocations. When set (and exported), each stream reads it before
     /// and after, to report
@@ -111,6 +171,9 @@ impl Default for HostOptions {
             log_level: LogLevel::Info,
             call_timeout: Duration::from_secs(1),
             call_fuel: 100_000_000,
+            configure_timeout: Duration::from_secs(60),
+            configure_fuel: 100_000_000_000,
+            limits: Limits::default(),
             allocation_counter: None,
             clusters: None,
             properties: Properties::new(),

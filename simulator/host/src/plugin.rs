@@ -129,18 +129,89 @@ fn check_exports(module: &Module) -> Result<(), HostError> {
     Ok(())
 }
 
+/// The largest module file [`Compiled::load`] reads (64 MiB; Laneway's is
+/// 150 KB).
+pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+/// Reads a module file: a regular file of at most [`MAX_MODULE_BYTES`].
+/// A directory, device, socket or FIFO is named as such, not read (a FIFO
+/// with no writer would block forever, `/dev/zero` never ends).
+fn read_module(path: &Path) -> Result<Vec<u8>, HostError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io = |message: String| HostError::Io {
+        path: path.display().to_string(),
+        message,
+    };
+    // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| io(e.to_string()))?;
+    let kind = meta.file_type();
+    let what = if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Some("a device")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        return Err(io(format!("is {what}, not a wasm module file")));
+    }
+    if meta.len() > MAX_MODULE_BYTES {
+        return Err(io(format!(
+            "is {} bytes; a module may be at most {MAX_MODULE_BYTES} bytes",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MODULE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// Whether `bytes` look like WAT text: UTF-8 whose first token (after
+/// white space and comments) opens a list.
+fn looks_like_wat(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(line) = rest.strip_prefix(";;") {
+            rest = line.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if rest.starts_with("(;") {
+            rest = rest.split_once(";)").map_or("", |(_, r)| r).trim_start();
+        } else {
+            return rest.starts_with('(');
+        }
+    }
+}
+
 impl Compiled {
     /// Reads and compiles a `.wasm` (or `.wat`) file.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Compiled, HostError> {
-        let bytes = std::fs::read(path).map_err(|e| HostError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Compiled::new(&bytes, options)
+        Compiled::new(&read_module(path)?, options)
     }
 
-    /// Compiles wasm bytes or WAT text and checks the exports.
+    /// Compiles wasm bytes or WAT text and checks the exports. Bytes that
+    /// are neither (no `\0asm` header, not WAT text) are refused as such,
+    /// not handed to the WAT parser.
     pub fn new(bytes: &[u8], options: &LoadOptions) -> Result<Compiled, HostError> {
+        if !bytes.starts_with(b"\0asm") && !looks_like_wat(bytes) {
+            return Err(HostError::Load(format!(
+                "not a wasm module: it does not start with the \\0asm header (it starts with {:?}) and is not WAT text",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(8)])
+            )));
+        }
         let mut config = Config::new();
         match options.interruption {
             Interruption::Epoch => config.epoch_interruption(true),

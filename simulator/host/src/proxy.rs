@@ -24,6 +24,7 @@ use proxy_wasm_abi::{BufferType, LogLevel, MapType, MetricKind, Status, StreamTy
 use super::guest::{Ctx, bytes, reply, with_memory, write_u32, write_u64};
 use super::hop::{Callout, StreamCall};
 use super::maps::HeaderMap;
+use super::options::Limits;
 use super::properties;
 use super::state::{HalfState, Phase, ProxyState};
 
@@ -278,11 +279,18 @@ pub(crate) fn proxy_set_header_map_pairs<T: 'static>(
         let Some(data) = bytes(mem, ptr, len) else {
             return Status::InvalidMemoryAccess;
         };
+        let limits = s.options.limits;
         let Some(map) = s.writable(t) else {
             return Status::BadArgument;
         };
         match parse_pairs(data) {
             Some(pairs) => {
+                let (n, bytes) = pairs.clone().fold((0usize, 0usize), |(n, b), (k, v)| {
+                    (n + 1, b + k.len() + v.len())
+                });
+                if n > limits.header_map_entries || bytes > limits.header_map_bytes {
+                    return Status::InternalFailure;
+                }
                 map.set_pairs(pairs);
                 Status::Ok
             }
@@ -323,12 +331,37 @@ pub(crate) fn proxy_get_header_map_value<T: 'static>(
     })
 }
 
+/// A change to a header map.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    Add,
+    Replace,
+    Remove,
+}
+
+/// Whether `edit` of `key: value` would take the map past the host's
+/// limits. A removal never does.
+fn grows_past(map: &HeaderMap, key: &[u8], value: &[u8], edit: Edit, limits: Limits) -> bool {
+    if edit == Edit::Remove {
+        return false;
+    }
+    let (gone, gone_bytes) = if edit == Edit::Replace {
+        map.iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .fold((0, 0), |(n, b), (k, v)| (n + 1, b + k.len() + v.len()))
+    } else {
+        (0, 0)
+    };
+    map.len() - gone + 1 > limits.header_map_entries
+        || map.byte_size() - gone_bytes + key.len() + value.len() > limits.header_map_bytes
+}
+
 fn edit_map<T: 'static>(
     c: &mut Ctx<'_, T>,
     t: u32,
     key: (u32, u32),
     value: Option<(u32, u32)>,
-    edit: fn(&mut HeaderMap, &[u8], &[u8]),
+    edit: Edit,
 ) -> Answer {
     let Some(t) = MapType::from_u32(t) else {
         return done(Status::BadArgument);
@@ -342,9 +375,17 @@ fn edit_map<T: 'static>(
         let (Some(key), Some(value)) = (key, value) else {
             return Status::InvalidMemoryAccess;
         };
+        let limits = s.options.limits;
         match s.writable(t) {
+            Some(map) if grows_past(map, key, value, edit, limits) => Status::InternalFailure,
             Some(map) => {
-                edit(map, key, value);
+                match edit {
+                    Edit::Add => map.add(key, value),
+                    Edit::Replace => map.replace(key, value),
+                    Edit::Remove => {
+                        map.remove(key);
+                    }
+                }
                 Status::Ok
             }
             None => Status::BadArgument,
@@ -365,7 +406,7 @@ pub(crate) fn proxy_add_header_map_value<T: 'static>(
         t,
         (key_ptr, key_len),
         Some((value_ptr, value_len)),
-        |m, k, v| m.add(k, v),
+        Edit::Add,
     )
 }
 
@@ -382,7 +423,7 @@ pub(crate) fn proxy_replace_header_map_value<T: 'static>(
         t,
         (key_ptr, key_len),
         Some((value_ptr, value_len)),
-        |m, k, v| m.replace(k, v),
+        Edit::Replace,
     )
 }
 
@@ -392,9 +433,7 @@ pub(crate) fn proxy_remove_header_map_value<T: 'static>(
     key_ptr: u32,
     key_len: u32,
 ) -> Answer {
-    edit_map(&mut c, t, (key_ptr, key_len), None, |m, k, _| {
-        m.remove(k);
-    })
+    edit_map(&mut c, t, (key_ptr, key_len), None, Edit::Remove)
 }
 
 pub(crate) fn proxy_get_header_map_size<T: 'static>(mut c: Ctx<'_, T>, t: u32, ptr: u32) -> Answer {
@@ -445,6 +484,10 @@ pub(crate) fn proxy_set_property<T: 'static>(
         // context has no stream info.
         if s.in_stream().is_none() {
             return Status::NotFound;
+        }
+        let held = s.outcome.properties.byte_size();
+        if held + path.len() + value.len() > s.options.limits.property_bytes {
+            return Status::InternalFailure;
         }
         s.outcome.properties.set(path, value);
         Status::Ok
@@ -605,6 +648,14 @@ pub(crate) fn proxy_http_call<T: 'static>(
         if !known || !complete || i32::try_from(timeout_ms).is_err() {
             return Status::BadArgument;
         }
+        let made = if s.in_hop() {
+            s.outcome.callouts.len()
+        } else {
+            s.vm_callouts.len()
+        };
+        if made >= s.options.limits.callouts {
+            return Status::InternalFailure;
+        }
         let token = s.next_callout;
         s.next_callout = s.next_callout.wrapping_add(1).max(1);
         let callout = Callout {
@@ -711,7 +762,10 @@ pub(crate) fn proxy_set_shared_data<T: 'static>(
             bytes(mem, key_ptr, key_len),
             bytes(mem, value_ptr, value_len),
         ) {
-            (Some(key), Some(value)) => s.shared.set(key, value, cas),
+            (Some(key), Some(value)) => {
+                s.shared
+                    .set(key, value, cas, s.options.limits.shared_data_bytes)
+            }
             _ => Status::InvalidMemoryAccess,
         }
     })
@@ -731,9 +785,15 @@ pub(crate) fn proxy_register_shared_queue<T: 'static>(
         let Some(root) = s.root().map(|r| r.id) else {
             return Status::BadArgument;
         };
-        let token = s
-            .shared
-            .register_queue(s.options.vm_id.as_bytes(), name, s.serial, root);
+        let Some(token) = s.shared.register_queue(
+            s.options.vm_id.as_bytes(),
+            name,
+            s.serial,
+            root,
+            s.options.limits.queues,
+        ) else {
+            return Status::InternalFailure;
+        };
         ok_if(write_u32(mem, token_ptr, token))
     })
 }
@@ -783,7 +843,7 @@ pub(crate) fn proxy_enqueue_shared_queue<T: 'static>(
     value_len: u32,
 ) -> Answer {
     on_memory(&mut c, |mem, s| match bytes(mem, value_ptr, value_len) {
-        Some(value) => s.shared.enqueue(token, value),
+        Some(value) => s.shared.enqueue(token, value, s.options.limits.queue_bytes),
         None => Status::InvalidMemoryAccess,
     })
 }
@@ -804,8 +864,10 @@ pub(crate) fn proxy_define_metric<T: 'static>(
         let Some(kind) = MetricKind::from_u32(kind) else {
             return Status::BadArgument;
         };
-        let id = s.metrics.define(kind, name);
-        ok_if(write_u32(mem, id_ptr, id))
+        match s.metrics.define(kind, name, s.options.limits.metrics) {
+            Some(id) => ok_if(write_u32(mem, id_ptr, id)),
+            None => Status::InternalFailure,
+        }
     })
 }
 

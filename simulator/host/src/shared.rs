@@ -31,11 +31,11 @@ pub(crate) struct Shared {
 struct Data {
     entries: HashMap<Vec<u8>, (Vec<u8>, u32)>,
     last_cas: u32,
+    /// Bytes of keys and values held.
+    bytes: usize,
 }
 
 struct Queue {
-    vm_id: Vec<u8>,
-    name: Vec<u8>,
     owner: u64,
     context: u32,
     items: VecDeque<Vec<u8>>,
@@ -44,6 +44,10 @@ struct Queue {
 #[derive(Default)]
 struct Queues {
     list: Vec<Queue>,
+    /// `(vm id, name)` → index in `list`.
+    by_name: HashMap<(Vec<u8>, Vec<u8>), usize>,
+    /// Bytes waiting in every queue.
+    bytes: usize,
     /// `(owner VM, context, token)` notifications not yet delivered.
     ready: Vec<(u64, u32, u32)>,
 }
@@ -62,21 +66,34 @@ impl Shared {
         Ok(*cas)
     }
 
-    pub fn set(&self, key: &[u8], value: &[u8], cas: u32) -> Status {
+    /// Sets `key`, refusing (`InternalFailure`) a value that would take
+    /// the plugin's shared data past `cap` bytes.
+    pub fn set(&self, key: &[u8], value: &[u8], cas: u32, cap: usize) -> Status {
         let mut data = lock(&self.data);
         let next = match data.last_cas.wrapping_add(1) {
             0 => 1,
             n => n,
         };
+        let held = data.bytes;
         match data.entries.get_mut(key) {
             Some((_, current)) if cas != 0 && cas != *current => return Status::CasMismatch,
             Some((stored, current)) => {
+                let after = held - stored.len() + value.len();
+                if after > cap {
+                    return Status::InternalFailure;
+                }
                 stored.clear();
                 stored.extend_from_slice(value);
                 *current = next;
+                data.bytes = after;
             }
             None => {
+                let after = held + key.len() + value.len();
+                if after > cap {
+                    return Status::InternalFailure;
+                }
                 data.entries.insert(key.to_vec(), (value.to_vec(), next));
+                data.bytes = after;
             }
         }
         data.last_cas = next;
@@ -88,48 +105,60 @@ impl Shared {
         lock(&self.data).entries.get(key).cloned()
     }
 
-    pub fn register_queue(&self, vm_id: &[u8], name: &[u8], owner: u64, context: u32) -> u32 {
+    /// Registers (or reopens) a queue; `None` when the plugin already has
+    /// `cap` queues.
+    pub fn register_queue(
+        &self,
+        vm_id: &[u8],
+        name: &[u8],
+        owner: u64,
+        context: u32,
+        cap: usize,
+    ) -> Option<u32> {
         let mut queues = lock(&self.queues);
-        let found = queues
-            .list
-            .iter()
-            .position(|q| q.vm_id == vm_id && q.name == name);
-        let index = match found {
+        let id = (vm_id.to_vec(), name.to_vec());
+        let index = match queues.by_name.get(&id).copied() {
             Some(i) => {
                 queues.list[i].owner = owner;
                 queues.list[i].context = context;
                 i
             }
             None => {
+                if queues.list.len() >= cap {
+                    return None;
+                }
                 queues.list.push(Queue {
-                    vm_id: vm_id.to_vec(),
-                    name: name.to_vec(),
                     owner,
                     context,
                     items: VecDeque::new(),
                 });
-                queues.list.len() - 1
+                let i = queues.list.len() - 1;
+                queues.by_name.insert(id, i);
+                i
             }
         };
-        token(index)
+        Some(token(index))
     }
 
     pub fn resolve_queue(&self, vm_id: &[u8], name: &[u8]) -> Option<u32> {
         let queues = lock(&self.queues);
-        let index = queues
-            .list
-            .iter()
-            .position(|q| q.vm_id == vm_id && q.name == name)?;
+        let index = *queues.by_name.get(&(vm_id.to_vec(), name.to_vec()))?;
         Some(token(index))
     }
 
-    pub fn enqueue(&self, token: u32, value: &[u8]) -> Status {
+    /// Enqueues `value`, refusing (`InternalFailure`) an item that would
+    /// take the plugin's queues past `cap` bytes.
+    pub fn enqueue(&self, token: u32, value: &[u8], cap: usize) -> Status {
         let mut queues = lock(&self.queues);
+        if queues.bytes + value.len() > cap {
+            return Status::InternalFailure;
+        }
         let Some(queue) = queue_mut(&mut queues.list, token) else {
             return Status::NotFound;
         };
         queue.items.push_back(value.to_vec());
         let note = (queue.owner, queue.context, token);
+        queues.bytes += value.len();
         queues.ready.push(note);
         Status::Ok
     }
@@ -142,6 +171,7 @@ impl Shared {
         };
         match queue.items.pop_front() {
             Some(item) => {
+                queues.bytes -= item.len();
                 *out = item;
                 Status::Ok
             }
@@ -184,32 +214,63 @@ mod tests {
         let s = Shared::default();
         let mut out = Vec::new();
         assert_eq!(s.get(b"k", &mut out), Err(Status::NotFound));
-        assert_eq!(s.set(b"k", b"1", 77), Status::Ok, "new keys ignore cas");
+        let cap = usize::MAX;
+        assert_eq!(
+            s.set(b"k", b"1", 77, cap),
+            Status::Ok,
+            "new keys ignore cas"
+        );
         let cas = s.get(b"k", &mut out).unwrap();
         assert_eq!(out, b"1");
         assert_ne!(cas, 0);
-        assert_eq!(s.set(b"k", b"2", cas.wrapping_add(1)), Status::CasMismatch);
-        assert_eq!(s.set(b"k", b"2", cas), Status::Ok);
-        assert_eq!(s.set(b"k", b"3", cas), Status::CasMismatch, "cas moved on");
-        assert_eq!(s.set(b"k", b"4", 0), Status::Ok, "cas 0 always writes");
+        assert_eq!(
+            s.set(b"k", b"2", cas.wrapping_add(1), cap),
+            Status::CasMismatch
+        );
+        assert_eq!(s.set(b"k", b"2", cas, cap), Status::Ok);
+        assert_eq!(
+            s.set(b"k", b"3", cas, cap),
+            Status::CasMismatch,
+            "cas moved on"
+        );
+        assert_eq!(s.set(b"k", b"4", 0, cap), Status::Ok, "cas 0 always writes");
         assert_eq!(s.snapshot(b"k").unwrap().0, b"4");
+        // The cap counts keys and values; an overwrite counts its new size.
+        assert_eq!(s.set(b"k", b"12", 0, 3), Status::Ok);
+        assert_eq!(s.set(b"k", b"123", 0, 3), Status::InternalFailure);
+        assert_eq!(s.set(b"j", b"", 0, 3), Status::InternalFailure);
     }
 
     #[test]
     fn queues() {
         let s = Shared::default();
         let mut out = Vec::new();
-        let t = s.register_queue(b"vm", b"q", 1, 7);
+        let cap = usize::MAX;
+        let t = s.register_queue(b"vm", b"q", 1, 7, cap).unwrap();
         assert_eq!(s.resolve_queue(b"vm", b"q"), Some(t));
         assert_eq!(s.resolve_queue(b"other", b"q"), None);
         assert_eq!(s.dequeue(t, &mut out), Status::Empty);
-        assert_eq!(s.enqueue(t, b"a"), Status::Ok);
-        assert_eq!(s.enqueue(t + 1, b"a"), Status::NotFound);
+        assert_eq!(s.enqueue(t, b"a", cap), Status::Ok);
+        assert_eq!(s.enqueue(t + 1, b"a", cap), Status::NotFound);
         assert_eq!(s.take_ready(2), vec![]);
         assert_eq!(s.take_ready(1), vec![(7, t)]);
-        assert_eq!(s.register_queue(b"vm", b"q", 2, 9), t, "reopened");
+        assert_eq!(
+            s.register_queue(b"vm", b"q", 2, 9, cap),
+            Some(t),
+            "reopened"
+        );
         assert_eq!(s.dequeue(t, &mut out), Status::Ok);
         assert_eq!(out, b"a");
         assert_eq!(s.dequeue(0, &mut out), Status::NotFound);
+        // Bytes in queues are capped; a dequeue frees its item's.
+        assert_eq!(s.enqueue(t, b"xy", 2), Status::Ok);
+        assert_eq!(s.enqueue(t, b"z", 2), Status::InternalFailure);
+        assert_eq!(s.dequeue(t, &mut out), Status::Ok);
+        assert_eq!(s.enqueue(t, b"z", 2), Status::Ok);
+        assert_eq!(
+            s.register_queue(b"vm", b"other", 1, 1, 1),
+            None,
+            "one queue at most"
+        );
     }
 }

@@ -28,7 +28,7 @@ use wasmtime::{Memory, TypedFunc};
 use super::hop::{Callout, Hop, HttpCallReply, LocalResponse, LogLine, Outcome};
 use super::maps::HeaderMap;
 use super::metrics::Metrics;
-use super::options::{HostOptions, RootOptions};
+use super::options::{HostOptions, Limits, RootOptions};
 use super::shared::Shared;
 
 /// Which guest callback is running.
@@ -107,6 +107,49 @@ pub struct StreamState {
     pub(crate) end_of_stream: bool,
 }
 
+/// Enforces [`Limits::memory_bytes`] and [`Limits::table_elements`] on the
+/// guest's memories and tables, and remembers which one it refused, so the
+/// trap that usually follows a refused `grow` can say why.
+pub(crate) struct Guard {
+    pub limits: Limits,
+    pub hit: Option<String>,
+}
+
+impl wasmtime::ResourceLimiter for Guard {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.memory_bytes {
+            self.hit = Some(format!(
+                "the guest asked for {} MiB of memory; the limit is {} MiB",
+                desired >> 20,
+                self.limits.memory_bytes >> 20
+            ));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.table_elements {
+            self.hit = Some(format!(
+                "the guest asked for a table of {desired} elements; the limit is {}",
+                self.limits.table_elements
+            ));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
 /// One root context of the VM.
 pub(crate) struct Root {
     pub id: u32,
@@ -151,6 +194,9 @@ pub struct ProxyState {
     pub(crate) logs: Vec<LogLine>,
     pub(crate) metrics: Metrics,
     pub(crate) host_allocations: u64,
+    /// Bytes of log lines kept outside streams since the last take.
+    pub(crate) log_bytes: usize,
+    pub(crate) guard: Guard,
     /// Staging for bytes on their way into guest memory.
     pub(crate) out: Vec<u8>,
 }
@@ -165,6 +211,7 @@ impl Default for ProxyState {
 
 impl ProxyState {
     pub(crate) fn new(options: HostOptions, shared: Arc<Shared>, serial: u64) -> ProxyState {
+        let limits = options.limits;
         ProxyState {
             memory: None,
             alloc: None,
@@ -188,6 +235,8 @@ impl ProxyState {
             logs: Vec::new(),
             metrics: Metrics::default(),
             host_allocations: 0,
+            log_bytes: 0,
+            guard: Guard { limits, hit: None },
             out: Vec::new(),
         }
     }
@@ -326,10 +375,23 @@ impl ProxyState {
         self.call_reply().map(|r| r.1)
     }
 
+    /// Keeps a log line, unless the stream's (or the VM's) log budget is
+    /// spent; then it is only counted.
     pub(crate) fn log(&mut self, level: LogLevel, message: &[u8]) {
         if level < self.options.log_level {
             return;
         }
+        let budget = self.options.limits.log_bytes;
+        let kept = if self.in_hop() {
+            &mut self.outcome.log_bytes
+        } else {
+            &mut self.log_bytes
+        };
+        if kept.saturating_add(message.len()) > budget {
+            self.outcome.logs_dropped += 1;
+            return;
+        }
+        *kept += message.len();
         let line = LogLine {
             level,
             message: String::from_utf8_lossy(message).into_owned(),

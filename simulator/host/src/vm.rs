@@ -54,6 +54,8 @@ use super::error::{HopError, HostError};
 use super::guest::Get;
 use super::hop::{Action, HttpCallReply, Outcome};
 use super::metrics::Metric;
+use std::time::Duration;
+
 use super::options::{EPOCH_TICK, HostOptions, Interruption, RootOptions};
 use super::plugin::Plugin;
 use super::state::{HalfState, Part, Phase, ProxyState, Root, StreamState};
@@ -149,8 +151,32 @@ impl Callbacks {
 /// The per-call budget, re-armed before every guest call.
 #[derive(Clone, Copy)]
 enum Budget {
-    EpochTicks(u64),
+    /// Epoch ticks, and the time they stand for.
+    EpochTicks(u64, Duration),
     Fuel(u64),
+}
+
+impl Budget {
+    fn new(interruption: Interruption, timeout: Duration, fuel: u64) -> Budget {
+        match interruption {
+            Interruption::Epoch => {
+                let tick = EPOCH_TICK.as_nanos().max(1);
+                let ticks = timeout.as_nanos() / tick + 2;
+                Budget::EpochTicks(
+                    u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2),
+                    timeout,
+                )
+            }
+            Interruption::Fuel => Budget::Fuel(fuel),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Budget::EpochTicks(_, d) => format!("{d:?}"),
+            Budget::Fuel(f) => format!("{f} units of fuel"),
+        }
+    }
 }
 
 /// The store and what guards calls into it.
@@ -158,10 +184,19 @@ struct Runner<T: 'static> {
     store: Store<T>,
     get: Get<T>,
     budget: Budget,
+    /// `proxy_on_configure`'s own budget.
+    configure_budget: Budget,
     poisoned: Option<String>,
 }
 
-fn classify(callback: &'static str, err: wasmtime::Error) -> HopError {
+/// What a failed call becomes. `budget` describes the call's budget;
+/// `limit` is the resource limit the guest hit just before, if any.
+fn classify(
+    callback: &'static str,
+    err: wasmtime::Error,
+    budget: Budget,
+    limit: Option<String>,
+) -> HopError {
     if let Some(exit) = err.downcast_ref::<ProcExit>() {
         return HopError::Exit {
             callback,
@@ -169,11 +204,17 @@ fn classify(callback: &'static str, err: wasmtime::Error) -> HopError {
         };
     }
     match err.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt | wasmtime::Trap::OutOfFuel) => {
-            HopError::Timeout { callback }
-        }
+        Some(wasmtime::Trap::Interrupt | wasmtime::Trap::OutOfFuel) => HopError::Timeout {
+            callback,
+            budget: budget.describe(),
+        },
         _ => {
             let mut message = err.root_cause().to_string();
+            if let Some(limit) = limit {
+                message.push_str(" (");
+                message.push_str(&limit);
+                message.push(')');
+            }
             if let Some(trace) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
                 let frames: Vec<String> = trace
                     .frames()
@@ -223,8 +264,14 @@ impl<T: 'static> Runner<T> {
         s.phase = phase;
         s.effective = context;
         s.local_reply_sent = false;
-        match self.budget {
-            Budget::EpochTicks(ticks) => self.store.set_epoch_deadline(ticks),
+        s.guard.hit = None;
+        let budget = if phase == Phase::Configure {
+            self.configure_budget
+        } else {
+            self.budget
+        };
+        match budget {
+            Budget::EpochTicks(ticks, _) => self.store.set_epoch_deadline(ticks),
             Budget::Fuel(fuel) => {
                 // Fails only when fuel is off, which `Budget::Fuel` rules out.
                 let _ = self.store.set_fuel(fuel);
@@ -236,8 +283,9 @@ impl<T: 'static> Runner<T> {
             Some(st) => st.id,
             None => s.roots.first().map_or(0, |r| r.id),
         };
+        let limit = s.guard.hit.take();
         result.map_err(|e| {
-            let error = classify(callback, e);
+            let error = classify(callback, e, budget, limit);
             self.poisoned = Some(error.to_string());
             error
         })
@@ -265,20 +313,19 @@ impl<T: 'static> Vm<T> {
     ) -> Result<Vm<T>, HostError> {
         let inner = &plugin.inner;
         let get = inner.get;
-        let budget = match inner.interruption {
-            Interruption::Epoch => {
-                let tick = EPOCH_TICK.as_nanos().max(1);
-                let ticks = options.call_timeout.as_nanos() / tick + 2;
-                Budget::EpochTicks(u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2))
-            }
-            Interruption::Fuel => Budget::Fuel(options.call_fuel),
-        };
+        let budget = Budget::new(inner.interruption, options.call_timeout, options.call_fuel);
+        let configure_budget = Budget::new(
+            inner.interruption,
+            options.configure_timeout,
+            options.configure_fuel,
+        );
         let first_root = options.first_root();
         let counter = options.allocation_counter.clone();
         *get(&mut data) = ProxyState::new(options, inner.shared.clone(), serial);
         let mut store = Store::new(&inner.engine, data);
+        store.limiter(move |t| &mut get(t).guard);
         match budget {
-            Budget::EpochTicks(ticks) => {
+            Budget::EpochTicks(ticks, _) => {
                 store.epoch_deadline_trap();
                 store.set_epoch_deadline(ticks);
             }
@@ -286,10 +333,10 @@ impl<T: 'static> Vm<T> {
                 let _ = store.set_fuel(fuel);
             }
         }
-        let instance = inner
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| HostError::Guest(classify("instantiation", e)))?;
+        let instance = inner.pre.instantiate(&mut store).map_err(|e| {
+            let limit = get(store.data_mut()).guard.hit.take();
+            HostError::Guest(classify("instantiation", e, budget, limit))
+        })?;
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| HostError::Load("the module exports no memory named `memory`".into()))?;
@@ -306,6 +353,7 @@ impl<T: 'static> Vm<T> {
                 store,
                 get,
                 budget,
+                configure_budget,
                 poisoned: None,
             },
             cb,
@@ -620,7 +668,9 @@ impl<T: 'static> Vm<T> {
     /// Lines logged outside streams (start, configure, ticks), oldest
     /// first; lines logged during a stream are in its [`Outcome`].
     pub fn take_logs(&mut self) -> Vec<LogLine> {
-        std::mem::take(&mut self.run.state().logs)
+        let s = self.run.state();
+        s.log_bytes = 0;
+        std::mem::take(&mut s.logs)
     }
 
     /// HTTP callouts made outside streams (from a root context).
