@@ -1,21 +1,43 @@
 //! [`compile`]: from the spec as written to the model the replay walks,
 //! checking meaning and resolving every name once. Every error names the
 //! file and a JSON pointer with the reason; all errors are reported at
-//! once, in document order.
+//! once, in document order (the first [`MAX_ERRORS`] of them).
+//!
+//! Bounded work, whatever the file: every lookup by name is a map, never
+//! a scan, so compiling is `O(n log n)` in the file's size; calls may not
+//! form a cycle (a fork calling, through other forks, back into itself:
+//! the walk would never end), nest deeper than [`MAX_CALL_DEPTH`], or make
+//! one request cost more than [`MAX_HOPS_PER_REQUEST`] hops; request
+//! counts may not add up past `u64::MAX`. Each traffic group's hop bound is
+//! computed here ([`Scenario::hop_bound`](crate::Scenario::hop_bound)), so
+//! the replay can refuse or announce a long run before it starts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use laneway_core::config::{Fork, Sandbox, UnknownKeyPolicy};
+use laneway_core::config::{Fork, Sandbox, UnknownKeyPolicy, cut};
 use laneway_core::{Config, Reason};
 
 use crate::expect::{CallerMatch, Cause, Expectations, ExpectedServed, HopExpectation, HopRoute};
-use crate::spec::{self, CallSpec, Kind, PluginSpec, ScenarioSpec};
+use crate::input::{MAX_CONFIG_BYTES, read_regular_file};
+use crate::spec::{self, CallSpec, Kind, PluginSpec, ScenarioSpec, UnknownKeySpec};
 use crate::workload::{Place, WorkloadName};
 use crate::{
-    Call, CallId, Chain, Fault, ForkModel, Headers, SandboxModel, Scenario, ScenarioError,
-    ScenarioErrors, Service, ServiceId, Traffic, Workload,
+    Call, CallId, Chain, Fault, ForkModel, Headers, SandboxId, SandboxModel, Scenario,
+    ScenarioError, ScenarioErrors, Service, ServiceId, Traffic, Workload,
 };
+
+/// Calls may nest at most this deep (a chain's entry is depth 1). Deeper
+/// YAML or JSON stops at the parser's own limit
+/// ([`spec::MAX_NESTING`](crate::spec::MAX_NESTING), about twice as deep).
+pub const MAX_CALL_DEPTH: usize = 32;
+
+/// One request may make at most this many calls, counting every fork's
+/// calls as if each hop took the costliest workload.
+pub const MAX_HOPS_PER_REQUEST: u64 = 100_000;
+
+/// At most this many errors are listed; the rest are counted.
+pub const MAX_ERRORS: usize = 100;
 
 /// The derived plugin configuration: every deployed fork of every sandbox.
 pub fn derive_config(
@@ -27,7 +49,7 @@ pub fn derive_config(
     if let Some(members) = &derive.members {
         config.routing_key.members = members.clone();
     }
-    if derive.unknown_key.as_deref() == Some("reject") {
+    if derive.unknown_key == Some(UnknownKeySpec::Reject) {
         config.unknown_key.policy = UnknownKeyPolicy::Reject;
     }
     config.sandboxes = sandboxes
@@ -68,24 +90,76 @@ pub fn headers_for(kind: Kind, key: Option<&str>) -> Headers {
 struct Compiler<'a> {
     file: &'a Path,
     errors: Vec<ScenarioError>,
+    more: usize,
 }
 
 impl Compiler<'_> {
     fn error(&mut self, at: impl Into<String>, reason: impl Into<String>) {
+        if self.errors.len() == MAX_ERRORS {
+            self.more += 1;
+            return;
+        }
         self.errors.push(ScenarioError {
             file: self.file.to_path_buf(),
             at: at.into(),
             reason: reason.into(),
         });
     }
+
+    fn finish(mut self) -> Result<(), ScenarioErrors> {
+        if self.more > 0 {
+            let more = self.more;
+            self.more = 0;
+            self.errors.push(ScenarioError {
+                file: self.file.to_path_buf(),
+                at: String::new(),
+                reason: format!("and {more} more errors (only the first {MAX_ERRORS} are listed)"),
+            });
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioErrors(self.errors))
+        }
+    }
 }
 
-fn known(names: impl Iterator<Item = String>) -> String {
-    let v: Vec<String> = names.collect();
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
+/// A JSON pointer segment for a name (RFC 6901: `~` is `~0`, `/` is `~1`).
+fn segment(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+/// Up to ten names, then how many more.
+fn known<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    let mut more = 0;
+    for n in names {
+        if shown.len() < 10 {
+            shown.push(cut(n));
+        } else {
+            more += 1;
+        }
+    }
+    match (shown.is_empty(), more) {
+        (true, _) => "none".into(),
+        (false, 0) => shown.join(", "),
+        (false, n) => format!("{} and {n} more", shown.join(", ")),
+    }
+}
+
+/// Names already resolved, for lookups in constant time.
+struct Names<'s> {
+    services: HashMap<&'s str, ServiceId>,
+    sandboxes: HashMap<&'s str, SandboxId>,
+}
+
+impl Names<'_> {
+    fn service(&self, name: &str) -> Option<ServiceId> {
+        self.services.get(name).copied()
+    }
+
+    fn sandbox(&self, key: &str) -> Option<SandboxId> {
+        self.sandboxes.get(key).copied()
     }
 }
 
@@ -94,6 +168,7 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
     let mut c = Compiler {
         file,
         errors: Vec::new(),
+        more: 0,
     };
     if spec.name.trim().is_empty() {
         c.error("/name", "the scenario needs a name");
@@ -101,17 +176,30 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
 
     // Services.
     let mut services = Vec::new();
-    let mut service_ids = BTreeMap::new();
     for (name, s) in &spec.services {
-        let at = format!("/services/{name}");
+        let at = format!("/services/{}", segment(name));
+        if name.is_empty()
+            || name.contains('@')
+            || name.contains("->")
+            || name.chars().any(|ch| ch.is_control() || ch.is_whitespace())
+        {
+            c.error(
+                &at,
+                format!(
+                    "{} cannot name a service: a name is non-empty, without white space, \
+                     control characters, '@' or '->' (they separate names in SERVICE@fork(KEY) \
+                     and CALLER->SERVICE)",
+                    cut(name)
+                ),
+            );
+        }
         let host = s.host.clone().unwrap_or_else(|| name.clone());
         if let Some(reason) = laneway_core::config::host_problem(&host, false) {
             c.error(format!("{at}/host"), reason);
         }
         if s.port == 0 {
-            c.error(format!("{at}/port"), "the port must be 1 to 65535");
+            c.error(format!("{at}/port"), "the port must be 1 to 65535, found 0");
         }
-        service_ids.insert(name.clone(), services.len());
         services.push(Service {
             name: name.clone(),
             authority: format!("{host}:{}", s.port),
@@ -123,32 +211,45 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
     if services.is_empty() {
         c.error("/services", "declare at least one service");
     }
-    let service_id = |c: &mut Compiler, at: &str, name: &str| -> Option<ServiceId> {
-        let id = service_ids.get(name).copied();
+    let mut names = Names {
+        services: services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect(),
+        sandboxes: HashMap::new(),
+    };
+    let service_id = |c: &mut Compiler, names: &Names, at: &str, name: &str| {
+        let id = names.service(name);
         if id.is_none() {
             c.error(
                 at,
                 format!(
-                    "unknown service {name:?}; declared: {}",
-                    known(service_ids.keys().cloned())
+                    "unknown service {}; declared: {}",
+                    cut(name),
+                    known(spec.services.keys().map(String::as_str))
                 ),
             );
         }
         id
     };
 
-    // Calls and chains.
+    // Calls and chains. `pointers[id]` is where call `id` is written.
     let mut calls: Vec<Call> = Vec::new();
+    let mut pointers: Vec<String> = Vec::new();
+    #[allow(clippy::too_many_arguments)]
     fn add_calls(
         c: &mut Compiler,
+        names: &Names,
         calls: &mut Vec<Call>,
+        pointers: &mut Vec<String>,
         specs: &[CallSpec],
         at: &str,
         depth: usize,
-        id: &dyn Fn(&mut Compiler, &str, &str) -> Option<ServiceId>,
+        id: &dyn Fn(&mut Compiler, &Names, &str, &str) -> Option<ServiceId>,
     ) -> Vec<CallId> {
-        if depth > 64 {
-            c.error(at, "calls nest deeper than 64");
+        if depth > MAX_CALL_DEPTH {
+            c.error(at, format!("calls nest deeper than {MAX_CALL_DEPTH}"));
             return Vec::new();
         }
         specs
@@ -156,32 +257,47 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             .enumerate()
             .filter_map(|(i, s)| {
                 let here = format!("{at}/{i}");
-                let service = id(c, &format!("{here}/call"), &s.call)?;
-                let then = add_calls(c, calls, &s.then, &format!("{here}/then"), depth + 1, id);
+                let service = id(c, names, &format!("{here}/call"), &s.call)?;
+                let then = add_calls(
+                    c,
+                    names,
+                    calls,
+                    pointers,
+                    &s.then,
+                    &format!("{here}/then"),
+                    depth + 1,
+                    id,
+                );
                 calls.push(Call { service, then });
+                pointers.push(format!("{here}/call"));
                 Some(calls.len() - 1)
             })
             .collect()
     }
-    let mut chains = Vec::new();
+    let mut chains: Vec<Chain> = Vec::new();
+    let mut chain_ids: HashMap<&str, usize> = HashMap::new();
     for (i, ch) in spec.chains.iter().enumerate() {
         let at = format!("/chains/{i}");
-        if chains.iter().any(|x: &Chain| x.name == ch.name) {
+        if chain_ids.contains_key(ch.name.as_str()) {
             c.error(
                 format!("{at}/name"),
-                format!("duplicate chain name {:?}", ch.name),
+                format!("duplicate chain name {}", cut(&ch.name)),
             );
         }
         let then = add_calls(
             &mut c,
+            &names,
             &mut calls,
+            &mut pointers,
             &ch.then,
             &format!("{at}/then"),
-            1,
+            2,
             &service_id,
         );
-        if let Some(service) = service_id(&mut c, &format!("{at}/call"), &ch.call) {
+        if let Some(service) = service_id(&mut c, &names, &format!("{at}/call"), &ch.call) {
             calls.push(Call { service, then });
+            pointers.push(format!("{at}/call"));
+            chain_ids.entry(ch.name.as_str()).or_insert(chains.len());
             chains.push(Chain {
                 name: ch.name.clone(),
                 entry: calls.len() - 1,
@@ -196,26 +312,30 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
     let mut sandboxes: Vec<SandboxModel> = Vec::new();
     for (i, sb) in spec.sandboxes.iter().enumerate() {
         let at = format!("/sandboxes/{i}");
+        let key_ok = laneway_core::config::key_problem(&sb.key).is_none();
         if let Some(reason) = laneway_core::config::key_problem(&sb.key) {
             c.error(format!("{at}/key"), reason);
         }
-        if sandboxes.iter().any(|s| s.key == sb.key) {
+        if names.sandbox(&sb.key).is_some() {
             c.error(
                 format!("{at}/key"),
-                format!("duplicate sandbox key {:?}", sb.key),
+                format!("duplicate sandbox key {}", cut(&sb.key)),
             );
+        } else {
+            names.sandboxes.insert(sb.key.as_str(), i);
         }
         let mut forks: Vec<ForkModel> = Vec::new();
+        let mut forked: HashSet<ServiceId> = HashSet::new();
         for (j, f) in sb.forks.iter().enumerate() {
             let at = format!("{at}/forks/{j}");
-            let Some(service) = service_id(&mut c, &format!("{at}/service"), &f.service) else {
+            let Some(service) = service_id(&mut c, &names, &format!("{at}/service"), &f.service)
+            else {
                 continue;
             };
-            let key_ok = laneway_core::config::key_problem(&sb.key).is_none();
-            if forks.iter().any(|x| x.service == service) {
+            if !forked.insert(service) {
                 c.error(
                     format!("{at}/service"),
-                    format!("sandbox {:?} forks {:?} twice", sb.key, f.service),
+                    format!("sandbox {} forks {} twice", cut(&sb.key), cut(&f.service)),
                 );
             }
             let destination = f.destination.clone().unwrap_or_else(|| {
@@ -226,10 +346,18 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             {
                 c.error(format!("{at}/destination"), reason);
             }
-            let fork_calls = f
-                .then
-                .as_ref()
-                .map(|t| add_calls(&mut c, &mut calls, t, &format!("{at}/then"), 1, &service_id));
+            let fork_calls = f.then.as_ref().map(|t| {
+                add_calls(
+                    &mut c,
+                    &names,
+                    &mut calls,
+                    &mut pointers,
+                    t,
+                    &format!("{at}/then"),
+                    2,
+                    &service_id,
+                )
+            });
             let destination_host =
                 String::from_utf8_lossy(laneway_core::authority::host(destination.as_bytes()))
                     .to_ascii_lowercase();
@@ -247,18 +375,55 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         });
     }
 
+    // Cycles and the cost of one request, before anything walks the calls.
+    let cycle_free = match find_cycle(&calls, &sandboxes) {
+        Some(cycle) => {
+            let path: Vec<&str> = cycle
+                .iter()
+                .map(|&id| services[calls[id].service].name.as_str())
+                .collect();
+            let closing = *cycle.last().unwrap_or(&0);
+            c.error(
+                pointers.get(closing).cloned().unwrap_or_default(),
+                format!("call cycle {}", path.join(" → ")),
+            );
+            false
+        }
+        None => true,
+    };
+    let bounds = if cycle_free {
+        hop_bounds(&calls, &sandboxes)
+    } else {
+        vec![0; calls.len()]
+    };
+
     // The plugin configuration.
-    let config = plugin_config(&mut c, &spec.plugin, "/plugin", &sandboxes, &services, true);
+    let config = match &spec.plugin {
+        None => plugin_config(
+            &mut c,
+            &PluginSpec {
+                derive: Some(spec::DeriveSpec::default()),
+                ..PluginSpec::default()
+            },
+            "/plugin",
+            &sandboxes,
+            &services,
+            true,
+        ),
+        Some(p) => plugin_config(&mut c, p, "/plugin", &sandboxes, &services, true),
+    };
 
     // Traffic.
-    let mut traffic = Vec::new();
+    let mut traffic: Vec<Traffic> = Vec::new();
+    let mut traffic_names: HashSet<&str> = HashSet::new();
     let mut first = 0u64;
+    let mut overflowed = false;
     for (i, t) in spec.traffic.iter().enumerate() {
         let at = format!("/traffic/{i}");
-        if traffic.iter().any(|x: &Traffic| x.name == t.name) {
+        if !traffic_names.insert(t.name.as_str()) {
             c.error(
                 format!("{at}/name"),
-                format!("duplicate traffic name {:?}", t.name),
+                format!("duplicate traffic name {}", cut(&t.name)),
             );
         }
         if t.name.contains('#') || t.name.is_empty() {
@@ -267,19 +432,19 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
                 "a traffic name is non-empty and has no '#'",
             );
         }
-        let Some(chain) = chains.iter().position(|ch| ch.name == t.chain) else {
+        let Some(&chain) = chain_ids.get(t.chain.as_str()) else {
             c.error(
                 format!("{at}/chain"),
                 format!(
-                    "unknown chain {:?}; declared: {}",
-                    t.chain,
-                    known(chains.iter().map(|c| c.name.clone()))
+                    "unknown chain {}; declared: {}",
+                    cut(&t.chain),
+                    known(chains.iter().map(|c| c.name.as_str()))
                 ),
             );
             continue;
         };
         if t.count == 0 {
-            c.error(format!("{at}/count"), "count must be at least 1");
+            c.error(format!("{at}/count"), "count must be at least 1, found 0");
         }
         let needs_key = t.kind != Kind::Untagged;
         if needs_key && t.key.is_none() {
@@ -298,10 +463,7 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             Kind::Untagged | Kind::Spoofed => None,
             // Tagged traffic for a key no sandbox has (a deleted sandbox)
             // belongs to no sandbox.
-            _ => t
-                .key
-                .as_ref()
-                .and_then(|k| sandboxes.iter().position(|s| &s.key == k)),
+            _ => t.key.as_deref().and_then(|k| names.sandbox(k)),
         };
         let headers = match &t.headers {
             Some(h) => Headers {
@@ -312,11 +474,21 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         };
         let expect = resolve_expect(
             &mut c,
+            &names,
             &format!("{at}/expect"),
             &t.expect.clone().unwrap_or_default(),
             &services,
-            &sandboxes,
         );
+        let per_request = bounds.get(chains[chain].entry).copied().unwrap_or(0);
+        if per_request > MAX_HOPS_PER_REQUEST {
+            c.error(
+                format!("{at}/chain"),
+                format!(
+                    "one request of chain {} can make {per_request} calls; the limit is {MAX_HOPS_PER_REQUEST}",
+                    cut(&t.chain)
+                ),
+            );
+        }
         traffic.push(Traffic {
             name: t.name.clone(),
             chain,
@@ -327,8 +499,19 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             headers,
             expect,
             first,
+            hop_bound: per_request,
         });
-        first = first.saturating_add(t.count);
+        match first.checked_add(t.count) {
+            Some(next) => first = next,
+            None if !overflowed => {
+                overflowed = true;
+                c.error(
+                    format!("{at}/count"),
+                    format!("the traffic adds up to more than {} requests", u64::MAX),
+                );
+            }
+            None => {}
+        }
     }
     if spec.traffic.is_empty() {
         c.error("/traffic", "declare at least one traffic group");
@@ -351,9 +534,10 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             continue;
         }
         if let Some(u) = &f.fork_unavailable {
-            let sb = sandboxes.iter().position(|s| s.key == u.key);
+            let sb = names.sandbox(&u.key);
             let sv = service_id(
                 &mut c,
+                &names,
                 &format!("{at}/fork_unavailable/service"),
                 &u.service,
             );
@@ -364,24 +548,28 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
                     }),
                 (None, _) => c.error(
                     format!("{at}/fork_unavailable/key"),
-                    format!("no sandbox has key {:?}", u.key),
+                    format!("no sandbox has key {}", cut(&u.key)),
                 ),
                 (Some(_), Some(_)) => c.error(
                     format!("{at}/fork_unavailable/service"),
-                    format!("sandbox {:?} has no fork of {:?}", u.key, u.service),
+                    format!("sandbox {} has no fork of {}", cut(&u.key), cut(&u.service)),
                 ),
                 _ => {}
             }
         }
         if let Some(d) = &f.drop_context {
-            let Some(s) = service_id(&mut c, &format!("{at}/drop_context/service"), &d.service)
-            else {
+            let Some(s) = service_id(
+                &mut c,
+                &names,
+                &format!("{at}/drop_context/service"),
+                &d.service,
+            ) else {
                 continue;
             };
             let only = match d.workload.as_deref() {
                 None | Some("any") => None,
                 Some("baseline") => Some(Workload::Baseline(s)),
-                Some(k) => match sandboxes.iter().position(|sb| sb.key == k) {
+                Some(k) => match names.sandbox(k) {
                     Some(b) if sandboxes[b].forks.iter().any(|f| f.service == s) => {
                         Some(Workload::Fork(s, b))
                     }
@@ -389,8 +577,9 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
                         c.error(
                             format!("{at}/drop_context/workload"),
                             format!(
-                                "expected \"any\", \"baseline\" or the key of a sandbox forking {:?}; got {k:?}",
-                                d.service
+                                "expected \"any\", \"baseline\" or the key of a sandbox forking {}; got {}",
+                                cut(&d.service),
+                                cut(k)
                             ),
                         );
                         None
@@ -416,7 +605,11 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             if w.at_request == 0 || w.at_request >= first {
                 c.error(
                     format!("{at}/config_swap/at_request"),
-                    format!("must fall inside the run: 1 to {}", first.saturating_sub(1)),
+                    format!(
+                        "must fall inside the run: 1 to {}, found {}",
+                        first.saturating_sub(1),
+                        w.at_request
+                    ),
                 );
             }
             faults.push(Fault::ConfigSwap {
@@ -426,31 +619,130 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         }
     }
 
-    if !c.errors.is_empty() {
-        return Err(ScenarioErrors(c.errors));
+    c.finish()?;
+    Ok(Scenario::assemble(
+        file, spec, services, sandboxes, calls, chains, traffic, faults, config, first,
+    ))
+}
+
+/// A call cycle: call ids in order, starting and ending with the call that
+/// closes it.
+///
+/// The graph: each call node calls the nodes of its own `then`, and, when
+/// a sandbox forks its service with calls of its own, those. A request
+/// walks one path of it; a cycle here is a request that could call
+/// forever. Depth-first with an explicit stack (no recursion).
+fn find_cycle(calls: &[Call], sandboxes: &[SandboxModel]) -> Option<Vec<CallId>> {
+    let overrides = overrides(sandboxes);
+    let children = |n: CallId| -> Vec<CallId> {
+        let mut out = calls[n].then.clone();
+        for list in overrides.get(&calls[n].service).into_iter().flatten() {
+            out.extend_from_slice(list);
+        }
+        out
+    };
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
     }
-    let mut fork_hosts = HashMap::new();
-    for (b, sandbox) in sandboxes.iter().enumerate() {
-        for f in &sandbox.forks {
-            fork_hosts
-                .entry(f.destination_host.clone())
-                .or_insert(Workload::Fork(f.service, b));
+    let mut mark = vec![Mark::New; calls.len()];
+    for root in 0..calls.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // (node, its children, the next child to visit)
+        let mut stack: Vec<(CallId, Vec<CallId>, usize)> = vec![(root, children(root), 0)];
+        mark[root] = Mark::Open;
+        while let Some((node, kids, next)) = stack.last_mut() {
+            let Some(&kid) = kids.get(*next) else {
+                mark[*node] = Mark::Done;
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            match mark[kid] {
+                Mark::Done => {}
+                Mark::Open => {
+                    // `node` calls `kid`, already open above it: the cycle
+                    // is node → kid → ... → node, closed by node's call.
+                    let from = stack.iter().position(|(n, _, _)| *n == kid).unwrap_or(0);
+                    let closing = stack.last().map_or(kid, |(n, _, _)| *n);
+                    let mut cycle = vec![closing];
+                    cycle.extend(stack[from..].iter().map(|(n, _, _)| *n));
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    mark[kid] = Mark::Open;
+                    let grandkids = children(kid);
+                    stack.push((kid, grandkids, 0));
+                }
+            }
         }
     }
-    Ok(Scenario {
-        file: file.to_path_buf(),
-        name: spec.name.clone(),
-        description: spec.description.clone(),
-        services,
-        sandboxes,
-        calls,
-        chains,
-        traffic,
-        faults,
-        config,
-        requests: first,
-        fork_hosts,
-    })
+    None
+}
+
+/// Per service, the call lists of every fork of it that calls its own.
+fn overrides(sandboxes: &[SandboxModel]) -> HashMap<ServiceId, Vec<&[CallId]>> {
+    let mut out: HashMap<ServiceId, Vec<&[CallId]>> = HashMap::new();
+    for sandbox in sandboxes {
+        for f in &sandbox.forks {
+            if let Some(list) = &f.calls {
+                out.entry(f.service).or_default().push(list);
+            }
+        }
+    }
+    out
+}
+
+/// For each call node, the most hops a request entering it can make: one
+/// for the call, plus the costliest of its workloads' calls (the
+/// baseline's `then`, or any fork's own). The call graph has no cycle;
+/// counts saturate.
+fn hop_bounds(calls: &[Call], sandboxes: &[SandboxModel]) -> Vec<u64> {
+    let overrides = overrides(sandboxes);
+    // Children before parents: a post-order of the graph, iteratively.
+    let mut bound: Vec<Option<u64>> = vec![None; calls.len()];
+    for root in 0..calls.len() {
+        let mut stack = vec![(root, false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if bound[node].is_some() {
+                continue;
+            }
+            let lists: Vec<&[CallId]> = std::iter::once(calls[node].then.as_slice())
+                .chain(
+                    overrides
+                        .get(&calls[node].service)
+                        .into_iter()
+                        .flatten()
+                        .copied(),
+                )
+                .collect();
+            if !expanded {
+                stack.push((node, true));
+                for list in &lists {
+                    stack.extend(
+                        list.iter()
+                            .filter(|&&k| bound[k].is_none())
+                            .map(|&k| (k, false)),
+                    );
+                }
+                continue;
+            }
+            let costliest = lists
+                .iter()
+                .map(|list| {
+                    list.iter()
+                        .fold(0u64, |n, &k| n.saturating_add(bound[k].unwrap_or(0)))
+                })
+                .max()
+                .unwrap_or(0);
+            bound[node] = Some(costliest.saturating_add(1));
+        }
+    }
+    bound.into_iter().map(|b| b.unwrap_or(1)).collect()
 }
 
 fn plugin_config(
@@ -462,14 +754,25 @@ fn plugin_config(
     must_be_valid: bool,
 ) -> String {
     let text = match (&plugin.derive, &plugin.file, &plugin.inline) {
-        (None, None, None) => {
-            derive_config(sandboxes, services, &spec::DeriveSpec::default()).to_json()
-        }
         (Some(d), None, None) => derive_config(sandboxes, services, d).to_json(),
-        (None, None, Some(v)) => v.to_string(),
+        (None, None, Some(Some(v))) => v.to_string(),
+        (None, None, Some(None)) => {
+            c.error(
+                format!("{at}/inline"),
+                "inline is null; give the configuration, or write derive: {} to derive it",
+            );
+            return String::new();
+        }
         (None, Some(f), None) => {
             let path = c.file.parent().unwrap_or(Path::new(".")).join(f);
-            match std::fs::read_to_string(&path) {
+            match read_regular_file(&path, MAX_CONFIG_BYTES).and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|e| {
+                    format!(
+                        "not UTF-8: invalid byte at offset {}",
+                        e.utf8_error().valid_up_to()
+                    )
+                })
+            }) {
                 Ok(t) => t,
                 Err(e) => {
                     c.error(
@@ -500,27 +803,20 @@ fn plugin_config(
 }
 
 /// Resolves a workload name written in an expectation.
-fn resolve_workload(
-    name: &str,
-    services: &[Service],
-    sandboxes: &[SandboxModel],
-) -> Option<(ServiceId, ExpectedServed)> {
+fn resolve_workload(name: &str, names: &Names) -> Option<(ServiceId, ExpectedServed)> {
     let w = WorkloadName::parse(name)?;
-    let s = services.iter().position(|x| x.name == w.service)?;
+    let s = names.service(w.service)?;
     let served = match w.place {
         Place::Baseline => ExpectedServed::By(Workload::Baseline(s)),
         Place::Rejected => ExpectedServed::Rejected,
         Place::Unavailable => ExpectedServed::Unavailable,
         Place::Failed => ExpectedServed::Failed,
-        Place::Fork(key) => ExpectedServed::By(Workload::Fork(
-            s,
-            sandboxes.iter().position(|b| b.key == key)?,
-        )),
+        Place::Fork(key) => ExpectedServed::By(Workload::Fork(s, names.sandbox(key)?)),
     };
     Some((s, served))
 }
 
-fn names(values: impl Iterator<Item = &'static str>) -> String {
+fn vocabulary(values: impl Iterator<Item = &'static str>) -> String {
     values.collect::<Vec<_>>().join(", ")
 }
 
@@ -528,12 +824,11 @@ fn names(values: impl Iterator<Item = &'static str>) -> String {
 /// a name it does not know is an error at its JSON pointer.
 fn resolve_expect(
     c: &mut Compiler,
+    names: &Names,
     at: &str,
     e: &spec::Expect,
-    services: &[Service],
-    sandboxes: &[SandboxModel],
+    _services: &[Service],
 ) -> Expectations {
-    let service = |n: &str| services.iter().position(|s| s.name == n);
     let mut out = Expectations {
         status: e.status,
         ..Expectations::default()
@@ -541,12 +836,13 @@ fn resolve_expect(
     if let Some(path) = &e.path {
         let mut resolved = Vec::new();
         for (i, w) in path.iter().enumerate() {
-            match resolve_workload(w, services, sandboxes) {
+            match resolve_workload(w, names) {
                 Some(r) => resolved.push(r),
                 None => c.error(
                     format!("{at}/path/{i}"),
                     format!(
-                        "{w:?} is not SERVICE@baseline, SERVICE@fork(KEY), SERVICE@rejected, SERVICE@unavailable or SERVICE@failed for a declared service and sandbox"
+                        "{} is not SERVICE@baseline, SERVICE@fork(KEY), SERVICE@rejected, SERVICE@unavailable or SERVICE@failed for a declared service and sandbox",
+                        cut(w)
                     ),
                 ),
             }
@@ -554,26 +850,32 @@ fn resolve_expect(
         out.path = Some(resolved);
     }
     for (edge, h) in e.hops.iter().flatten() {
-        let here = format!("{at}/hops/{edge}");
+        let here = format!("{at}/hops/{}", segment(edge));
         let (caller, callee) = match edge.rsplit_once("->") {
             Some(("ingress", s)) => (Some(CallerMatch::Ingress), s),
-            Some((name, s)) => match service(name) {
+            Some((name, s)) => match names.service(name) {
                 Some(id) => (Some(CallerMatch::Service(id)), s),
                 None => {
                     c.error(
                         &here,
-                        format!("unknown caller {name:?}; write ingress or a declared service"),
+                        format!(
+                            "unknown caller {}; write ingress or a declared service",
+                            cut(name)
+                        ),
                     );
                     (None, s)
                 }
             },
             None => (Some(CallerMatch::Any), edge.as_str()),
         };
-        let callee_id = service(callee);
+        let callee_id = names.service(callee);
         if callee_id.is_none() {
             c.error(
                 &here,
-                format!("unknown service {callee:?} (write SERVICE or CALLER->SERVICE)"),
+                format!(
+                    "unknown service {} (write SERVICE or CALLER->SERVICE)",
+                    cut(callee)
+                ),
             );
         }
         let route = h.route.as_deref().and_then(|r| {
@@ -582,8 +884,9 @@ fn resolve_expect(
                 c.error(
                     format!("{here}/route"),
                     format!(
-                        "unknown route {r:?}; expected one of {}",
-                        names(HopRoute::ALL.iter().map(|r| r.as_str()))
+                        "unknown route {}; expected one of {}",
+                        cut(r),
+                        vocabulary(HopRoute::ALL.iter().map(|r| r.as_str()))
                     ),
                 );
             }
@@ -595,19 +898,20 @@ fn resolve_expect(
                 c.error(
                     format!("{here}/reason"),
                     format!(
-                        "unknown reason {r:?}; expected one of {}",
-                        names(Reason::ALL.iter().map(|r| r.as_str()))
+                        "unknown reason {}; expected one of {}",
+                        cut(r),
+                        vocabulary(Reason::ALL.iter().map(|r| r.as_str()))
                     ),
                 );
             }
             found
         });
         let served_by = h.served_by.as_deref().and_then(|w| {
-            let found = resolve_workload(w, services, sandboxes);
+            let found = resolve_workload(w, names);
             if found.is_none() {
                 c.error(
                     format!("{here}/served_by"),
-                    format!("{w:?} is not a declared workload"),
+                    format!("{} is not a declared workload", cut(w)),
                 );
             }
             found
@@ -626,11 +930,11 @@ fn resolve_expect(
     if let Some(misses) = &e.misses {
         let mut resolved = Vec::new();
         for (i, m) in misses.iter().enumerate() {
-            let s = service(&m.service);
+            let s = names.service(&m.service);
             if s.is_none() {
                 c.error(
                     format!("{at}/misses/{i}/service"),
-                    format!("unknown service {:?}", m.service),
+                    format!("unknown service {}", cut(&m.service)),
                 );
             }
             let cause = Cause::from_name(&m.cause);
@@ -638,9 +942,9 @@ fn resolve_expect(
                 c.error(
                     format!("{at}/misses/{i}/cause"),
                     format!(
-                        "unknown cause {:?}; expected one of {}",
-                        m.cause,
-                        names(Cause::ALL.iter().map(|c| c.as_str()))
+                        "unknown cause {}; expected one of {}",
+                        cut(&m.cause),
+                        vocabulary(Cause::ALL.iter().map(|c| c.as_str()))
                     ),
                 );
             }
@@ -652,4 +956,131 @@ fn resolve_expect(
         out.misses = Some(resolved);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(yaml: &str) -> Result<Scenario, ScenarioErrors> {
+        let spec = spec::parse(Path::new("t.yaml"), yaml.as_bytes()).expect("parses");
+        compile(Path::new("t.yaml"), &spec)
+    }
+
+    fn only_error(yaml: &str) -> String {
+        let errors = compiled(yaml).expect_err("refused").0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].to_string()
+    }
+
+    /// Regression (issue 8): a fork that calls, through another fork, back
+    /// into itself overflowed the stack (SIGABRT), even for untagged
+    /// traffic. Now the cycle is a scenario error that names it.
+    #[test]
+    fn a_call_cycle_is_named_where_it_closes() {
+        let two = "name: c\nservices: {a: {}, b: {}}\nchains: [{name: x, call: a}]
+sandboxes:
+  - key: k
+    forks:
+      - {service: a, then: [{call: b}]}
+      - {service: b, then: [{call: a}]}
+traffic: [{name: t, chain: x}]\n";
+        assert_eq!(
+            only_error(two),
+            "t.yaml#/sandboxes/0/forks/1/then/0/call: call cycle a → b → a"
+        );
+        let one = "name: c\nservices: {a: {}}\nchains: [{name: x, call: a}]
+sandboxes: [{key: k, forks: [{service: a, then: [{call: a}]}]}]
+traffic: [{name: t, chain: x}]\n";
+        assert_eq!(
+            only_error(one),
+            "t.yaml#/sandboxes/0/forks/0/then/0/call: call cycle a → a"
+        );
+        // Across sandboxes too: a misconfigured plugin could route one
+        // request through both.
+        let across = "name: c\nservices: {a: {}, b: {}}\nchains: [{name: x, call: a}]
+sandboxes:
+  - {key: k1, forks: [{service: a, then: [{call: b}]}]}
+  - {key: k2, forks: [{service: b, then: [{call: a}]}]}
+traffic: [{name: t, chain: x}]\n";
+        assert!(only_error(across).ends_with("call cycle a → b → a"));
+    }
+
+    /// Regression (issue 8): counts that add up past u64::MAX panicked a
+    /// replay worker.
+    #[test]
+    fn counts_that_overflow_are_refused() {
+        let yaml = "name: c\nservices: {a: {}}\nchains: [{name: x, call: a}]
+traffic:
+  - {name: t1, chain: x, count: 18446744073709551615}
+  - {name: t2, chain: x, count: 1}\n";
+        assert_eq!(
+            only_error(yaml),
+            "t.yaml#/traffic/1/count: the traffic adds up to more than 18446744073709551615 requests"
+        );
+    }
+
+    /// Regression (issue 8): S sandboxes overriding calls along a chain of
+    /// L services made S^L paths; the bound is computed without them.
+    #[test]
+    fn hop_bounds_take_the_costliest_workload_without_enumerating_paths() {
+        let mut yaml = String::from("name: c\nservices: {");
+        let l = 30;
+        yaml.push_str(
+            &(0..l)
+                .map(|i| format!("s{i}: {{}}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        yaml.push_str("}\nchains: [{name: x, call: s0}]\nsandboxes:\n");
+        for k in 0..20 {
+            yaml.push_str(&format!("  - key: k{k}\n    forks:\n"));
+            for i in 0..l - 1 {
+                yaml.push_str(&format!(
+                    "      - {{service: s{i}, then: [{{call: s{}}}]}}\n",
+                    i + 1
+                ));
+            }
+        }
+        yaml.push_str("traffic: [{name: t, chain: x, count: 3}]\n");
+        let s = compiled(&yaml).unwrap();
+        assert_eq!(s.traffic[0].hop_bound, l as u64, "one call per service");
+        assert_eq!(s.hop_bound(), 3 * l as u64);
+    }
+
+    #[test]
+    fn a_request_of_too_many_calls_is_refused() {
+        // Each fork of s_i calls s_i+1 ten times: 1 + 10 + ... + 10^6
+        // calls for one request, from a file of 60 calls.
+        let mut yaml = String::from(
+            "name: c\nservices: {s0: {}, s1: {}, s2: {}, s3: {}, s4: {}, s5: {}, s6: {}}\nchains: [{name: x, call: s0}]\nsandboxes:\n  - key: k\n    forks:\n",
+        );
+        for i in 0..6 {
+            let calls = vec![format!("{{call: s{}}}", i + 1); 10].join(", ");
+            yaml.push_str(&format!("      - {{service: s{i}, then: [{calls}]}}\n"));
+        }
+        yaml.push_str("traffic: [{name: t, chain: x}]\n");
+        let e = only_error(&yaml);
+        assert!(
+            e.contains("can make 1111111 calls; the limit is 100000"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn many_errors_are_listed_to_a_limit() {
+        let mut yaml =
+            String::from("name: c\nservices: {a: {}}\nchains: [{name: x, call: a}]\ntraffic:\n");
+        for i in 0..300 {
+            yaml.push_str(&format!("  - {{name: t{i}, chain: nope}}\n"));
+        }
+        let errors = compiled(&yaml).expect_err("refused").0;
+        assert_eq!(errors.len(), MAX_ERRORS + 1);
+        assert!(errors[MAX_ERRORS].reason.contains("and 200 more errors"));
+        assert!(
+            errors[0].reason.contains("declared: \"x\""),
+            "{}",
+            errors[0]
+        );
+    }
 }

@@ -19,16 +19,19 @@
 
 mod compile;
 pub mod expect;
+pub mod input;
 pub mod spec;
 pub mod workload;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use spec::{Kind, Propagation};
 
-pub use compile::{compile, derive_config, headers_for};
+pub use compile::{
+    MAX_CALL_DEPTH, MAX_ERRORS, MAX_HOPS_PER_REQUEST, compile, derive_config, headers_for,
+};
 pub use expect::{Cause, Expectations, HopRoute};
 pub use workload::{Place, WorkloadName};
 
@@ -179,6 +182,8 @@ pub struct Traffic {
     pub expect: Expectations,
     /// The first request's global index.
     pub first: u64,
+    /// The most hops one request of this group can make.
+    pub hop_bound: u64,
 }
 
 /// A fault, compiled.
@@ -234,7 +239,14 @@ pub struct Scenario {
     pub requests: u64,
     /// Fork destination hosts (lowercase) and the fork behind each; the
     /// first fork wins when two share a host.
-    pub(crate) fork_hosts: HashMap<String, Workload>,
+    fork_hosts: HashMap<String, Workload>,
+    /// `(service, sandbox)` → index of the fork in the sandbox's forks.
+    fork_index: HashMap<(ServiceId, SandboxId), usize>,
+    /// Forks a `fork_unavailable` fault takes down.
+    down: HashSet<Workload>,
+    /// Per service, its `drop_context` faults: `(only this workload, from
+    /// request)`.
+    drops: HashMap<ServiceId, Vec<(Option<Workload>, u64)>>,
 }
 
 impl Scenario {
@@ -247,10 +259,76 @@ impl Scenario {
                 reason,
             }])
         };
-        let text = std::fs::read_to_string(path)
+        let bytes = input::read_regular_file(path, input::MAX_SCENARIO_BYTES)
             .map_err(|e| err(String::new(), format!("cannot read: {e}")))?;
-        let spec = spec::parse(path, &text).map_err(|(at, reason)| err(at, reason))?;
+        let spec = spec::parse(path, &bytes).map_err(|(at, reason)| err(at, reason))?;
         compile(path, &spec)
+    }
+
+    /// Builds the model from compiled parts, with its indexes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn assemble(
+        file: &Path,
+        spec: &spec::ScenarioSpec,
+        services: Vec<Service>,
+        sandboxes: Vec<SandboxModel>,
+        calls: Vec<Call>,
+        chains: Vec<Chain>,
+        traffic: Vec<Traffic>,
+        faults: Vec<Fault>,
+        config: String,
+        requests: u64,
+    ) -> Scenario {
+        let mut fork_hosts = HashMap::new();
+        let mut fork_index = HashMap::new();
+        for (b, sandbox) in sandboxes.iter().enumerate() {
+            for (i, f) in sandbox.forks.iter().enumerate() {
+                fork_hosts
+                    .entry(f.destination_host.clone())
+                    .or_insert(Workload::Fork(f.service, b));
+                fork_index.insert((f.service, b), i);
+            }
+        }
+        let mut down = HashSet::new();
+        let mut drops: HashMap<ServiceId, Vec<(Option<Workload>, u64)>> = HashMap::new();
+        for f in &faults {
+            match f {
+                Fault::ForkUnavailable { workload } => {
+                    down.insert(*workload);
+                }
+                Fault::DropContext {
+                    service,
+                    only,
+                    from,
+                } => drops.entry(*service).or_default().push((*only, *from)),
+                Fault::ConfigSwap { .. } => {}
+            }
+        }
+        Scenario {
+            file: file.to_path_buf(),
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            services,
+            sandboxes,
+            calls,
+            chains,
+            traffic,
+            faults,
+            config,
+            requests,
+            fork_hosts,
+            fork_index,
+            down,
+            drops,
+        }
+    }
+
+    /// The most hops a replay of every request can make: each group's
+    /// count times the most one of its requests can make (saturating).
+    pub fn hop_bound(&self) -> u64 {
+        self.traffic.iter().fold(0u64, |n, t| {
+            n.saturating_add(t.count.saturating_mul(t.hop_bound))
+        })
     }
 
     /// The name of a workload: `service@baseline` or `service@fork(K)`.
@@ -272,10 +350,8 @@ impl Scenario {
 
     /// The fork of `service` in `sandbox`, if deployed.
     pub fn fork(&self, service: ServiceId, sandbox: SandboxId) -> Option<&ForkModel> {
-        self.sandboxes[sandbox]
-            .forks
-            .iter()
-            .find(|f| f.service == service)
+        let i = *self.fork_index.get(&(service, sandbox))?;
+        self.sandboxes[sandbox].forks.get(i)
     }
 
     /// What a workload calls after `call`.
@@ -329,22 +405,17 @@ impl Scenario {
 
     /// Whether a `drop_context` fault covers workload `w` at request `index`.
     pub fn context_dropped(&self, w: Workload, index: u64) -> bool {
-        let s = Scenario::service_of(w);
-        self.faults.iter().any(|f| match f {
-            Fault::DropContext {
-                service,
-                only,
-                from,
-            } => *service == s && index >= *from && only.is_none_or(|o| o == w),
-            _ => false,
-        })
+        self.drops
+            .get(&Scenario::service_of(w))
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|(only, from)| index >= *from && only.is_none_or(|o| o == w))
+            })
     }
 
     /// Whether a `fork_unavailable` fault takes workload `w` down.
     pub fn unavailable(&self, w: Workload) -> bool {
-        self.faults
-            .iter()
-            .any(|f| matches!(f, Fault::ForkUnavailable { workload } if *workload == w))
+        self.down.contains(&w)
     }
 
     /// The configuration swaps, in the order of the request they happen
