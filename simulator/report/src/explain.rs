@@ -6,7 +6,7 @@
 //! it and what it propagated; a failed hop says why it failed. Then the
 //! status and the checks the request broke.
 
-use std::fmt::Write as _;
+use crate::printable::line;
 
 use laneway_replay::trace::{Hop, HopId, Served, Trace};
 use laneway_replay::{Explained, names};
@@ -163,59 +163,70 @@ pub fn text(e: &Explanation) -> String {
         .as_deref()
         .map(|k| format!(" {k}"))
         .unwrap_or_default();
-    let _ = writeln!(s, "request {} ({}{key})", e.request, e.kind);
+    line(
+        &mut s,
+        format_args!("request {} ({}{key})", e.request, e.kind),
+    );
     for (i, h) in e.steps.iter().enumerate() {
         let pad = "  ".repeat(h.depth + 1);
-        let _ = writeln!(s, "{pad}{}. {}", i + 1, h.edge);
+        line(&mut s, format_args!("{pad}{}. {}", i + 1, h.edge));
         for (n, v) in &h.sent {
-            let _ = writeln!(s, "{pad}   sends     {n}: {v}");
+            line(&mut s, format_args!("{pad}   sends     {n}: {v}"));
         }
         if h.sent.len() == 1 {
-            let _ = writeln!(
-                s,
-                "{pad}   sends     no baggage or tracestate{}",
-                h.dropped_at
-                    .as_ref()
-                    .map(|d| format!(" (context lost at {d})"))
-                    .unwrap_or_default()
+            line(
+                &mut s,
+                format_args!(
+                    "{pad}   sends     no baggage or tracestate{}",
+                    h.dropped_at
+                        .as_ref()
+                        .map(|d| format!(" (context lost at {d})"))
+                        .unwrap_or_default()
+                ),
             );
         }
         match &h.failure {
             Some(why) => {
-                let _ = writeln!(s, "{pad}   decision  failed: {why}");
+                line(&mut s, format_args!("{pad}   decision  failed: {why}"));
             }
             None => {
-                let _ = writeln!(
-                    s,
-                    "{pad}   decision  {} ({}){}",
-                    h.route,
-                    h.reason,
-                    if h.route == "fork" {
-                        format!(": :authority → {}", h.authority)
-                    } else {
-                        String::new()
-                    }
+                line(
+                    &mut s,
+                    format_args!(
+                        "{pad}   decision  {} ({}){}",
+                        h.route,
+                        h.reason,
+                        if h.route == "fork" {
+                            format!(": :authority → {}", h.authority)
+                        } else {
+                            String::new()
+                        }
+                    ),
                 );
             }
         }
         if let Some((route, reason, authority)) = &h.differs {
-            let _ = writeln!(
-                s,
-                "{pad}   DIFFERS   laneway-core says {route} ({reason}) to {authority}"
+            line(
+                &mut s,
+                format_args!(
+                    "{pad}   DIFFERS   laneway-core says {route} ({reason}) to {authority}"
+                ),
             );
         }
-        let _ = writeln!(
-            s,
-            "{pad}   served by {}, which propagates {}",
-            h.served_by, h.propagates
+        line(
+            &mut s,
+            format_args!(
+                "{pad}   served by {}, which propagates {}",
+                h.served_by, h.propagates
+            ),
         );
     }
-    let _ = writeln!(s, "status {}", e.status);
+    line(&mut s, format_args!("status {}", e.status));
     if e.findings.is_empty() {
-        let _ = writeln!(s, "no check failed for this request");
+        line(&mut s, format_args!("no check failed for this request"));
     } else {
         for f in &e.findings {
-            let _ = writeln!(s, "FAIL {f}");
+            line(&mut s, format_args!("FAIL {f}"));
         }
     }
     s

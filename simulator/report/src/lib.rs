@@ -15,6 +15,7 @@
 mod build;
 pub mod explain;
 mod junit;
+pub mod printable;
 mod text;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use junit::junit;
+pub use printable::printable;
 pub use text::{TextOptions, text};
 
 /// A scenario's replay.
