@@ -35,11 +35,6 @@ pub struct Scratch {
     misses: Vec<(ServiceId, Cause, Option<Workload>)>,
 }
 
-fn request_name(sc: &Scenario, trace: &Trace) -> String {
-    let t = &sc.traffic[trace.group];
-    format!("{}#{}", t.name, trace.index - t.first)
-}
-
 /// Why hop `hop` missed the intended sandbox's fork, if it did.
 fn miss_cause(sc: &Scenario, trace: &Trace, id: HopId, hop: &Hop) -> Option<Cause> {
     let k = sc.traffic[trace.group].intent?;
@@ -66,7 +61,7 @@ fn miss_cause(sc: &Scenario, trace: &Trace, id: HopId, hop: &Hop) -> Option<Caus
 pub fn judge(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &mut Scratch) {
     let t = &sc.traffic[trace.group];
     let index = trace.index;
-    let name = || request_name(sc, trace);
+    let name = || names::request(sc, trace);
     scratch.path.clear();
     scratch.misses.clear();
     for (i, hop) in trace.hops().iter().enumerate() {
@@ -148,7 +143,7 @@ fn expectations(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &S
     let t = &sc.traffic[trace.group];
     let e = &t.expect;
     let index = trace.index;
-    let name = || request_name(sc, trace);
+    let name = || names::request(sc, trace);
     let mut failed = false;
     let by_name = |a: &(ServiceId, &str), b: &(ServiceId, &str)| a.cmp(b);
     match &e.misses {
@@ -295,7 +290,7 @@ fn decision<'t>(sc: &'t Scenario, trace: &'t Trace, hop: &Hop) -> (String, &'t [
 /// the failed-hops check's, not this one's.
 pub fn compare(sc: &Scenario, primary: &Trace, reference: &Trace, summary: &mut Summary) {
     let (a, b) = (primary.hops(), reference.hops());
-    let name = || request_name(sc, primary);
+    let name = || names::request(sc, primary);
     for i in 0..a.len().max(b.len()) {
         let (x, y) = (a.get(i), b.get(i));
         if x.is_some_and(|x| x.served == Served::Failed) {

@@ -16,26 +16,42 @@
 //! [`explain`] replays one request and keeps both traces, for the
 //! hop-by-hop story.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use laneway_scenario::Scenario;
 
 use crate::backend::{Backend, BackendFactory, Plan, StartError};
 use crate::checks::{self, Scratch};
+use crate::names;
 use crate::summary::Summary;
 use crate::trace::Trace;
 
 const CHUNK: u64 = 512;
+const PROGRESS_STEP: u64 = 16;
+
+/// Called with the requests done and the total.
+pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// Called once, with the first failed hop's story.
+pub type FailureFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How to run a replay.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     /// Worker threads (one backend each).
     pub threads: usize,
     /// Called from the calling thread about every 100 ms with the requests
     /// done and the total.
-    pub progress: Option<fn(u64, u64)>,
+    pub progress: Option<ProgressFn>,
+    /// Called once, as soon as the first hop fails (a trap, a runaway
+    /// call), with `request NAME#N: CALLER → SERVICE: why`: a failed hop
+    /// can cost a whole call budget, so a person wants to know early.
+    pub on_first_failure: Option<FailureFn>,
+    /// Stop taking requests after the first failed hop. The summary then
+    /// covers the requests that ran, and says so in a note.
+    pub fail_fast: bool,
 }
 
 impl Default for Options {
@@ -43,7 +59,20 @@ impl Default for Options {
         Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             progress: None,
+            on_first_failure: None,
+            fail_fast: false,
         }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("threads", &self.threads)
+            .field("progress", &self.progress.is_some())
+            .field("on_first_failure", &self.on_first_failure.is_some())
+            .field("fail_fast", &self.fail_fast)
+            .finish()
     }
 }
 
@@ -131,7 +160,8 @@ impl<'s> Worker<'s> {
         })
     }
 
-    fn request(&mut self, group: usize, index: u64) {
+    /// Runs request `index`; true when one of its hops failed.
+    fn request(&mut self, group: usize, index: u64) -> bool {
         self.sync_config(index);
         let (baggage, tracestate) = &self.lines[group];
         let plan = Plan {
@@ -157,6 +187,7 @@ impl<'s> Worker<'s> {
             &mut self.summary,
             &mut self.scratch,
         );
+        self.trace.first_failure().is_some()
     }
 
     fn sync_config(&mut self, index: u64) {
@@ -209,37 +240,63 @@ pub fn replay(
     let total = scenario.requests;
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
+    let failed = AtomicBool::new(false);
     let threads = options.threads.clamp(1, 256);
+    // The first worker to see a failed hop tells; with fail-fast, every
+    // worker stops at its next request.
+    let on_failure = |w: &Worker<'_>| {
+        if !failed.swap(true, Ordering::Relaxed)
+            && let Some(tell) = &options.on_first_failure
+            && let Some(story) = names::first_failure(scenario, &w.trace)
+        {
+            tell(&story);
+        }
+    };
+    let stop = || options.fail_fast && failed.load(Ordering::Relaxed);
 
     let results: Vec<Result<Summary, ReplayError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| -> Result<Summary, ReplayError> {
                     let mut w = Worker::new(scenario, &lines, &swaps, primary, reference)?;
-                    loop {
+                    'chunks: loop {
                         let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-                        if start >= total {
+                        if start >= total || stop() {
                             break;
                         }
                         let end = (start + CHUNK).min(total);
                         let mut group = scenario
                             .traffic
                             .partition_point(|t| t.first + t.count <= start);
+                        // Progress in steps of PROGRESS_STEP requests, so a
+                        // slow replay (a runaway filter) shows it too.
+                        let mut counted = start;
                         for index in start..end {
                             while scenario.traffic[group].first + scenario.traffic[group].count
                                 <= index
                             {
                                 group += 1;
                             }
-                            w.request(group, index);
+                            let failed = w.request(group, index);
+                            if index + 1 - counted == PROGRESS_STEP {
+                                done.fetch_add(PROGRESS_STEP, Ordering::Relaxed);
+                                counted = index + 1;
+                            }
+                            if failed {
+                                on_failure(&w);
+                                if stop() {
+                                    done.fetch_add(index + 1 - counted, Ordering::Relaxed);
+                                    break 'chunks;
+                                }
+                            }
                         }
-                        done.fetch_add(end - start, Ordering::Relaxed);
+                        done.fetch_add(end - counted, Ordering::Relaxed);
                     }
                     Ok(w.summary)
                 })
             })
             .collect();
-        if let Some(report) = options.progress {
+        if let Some(report) = &options.progress {
             while !handles.iter().all(|h| h.is_finished()) {
                 report(done.load(Ordering::Relaxed), total);
                 std::thread::sleep(Duration::from_millis(100));
@@ -257,6 +314,12 @@ pub fn replay(
     let mut summary = Summary::new(scenario.traffic.len());
     for r in results {
         summary.merge(r?);
+    }
+    if stop() {
+        summary.note(format!(
+            "stopped at the first failed hop (fail fast): {} of {} requests replayed",
+            summary.requests, total
+        ));
     }
     Ok(Replayed {
         summary,

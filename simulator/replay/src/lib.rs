@@ -30,7 +30,9 @@ pub mod trace;
 pub mod wasm;
 
 pub use backend::{Backend, BackendFactory, Plan, StartError};
-pub use engine::{Explained, Options, ReplayError, Replayed, explain, replay};
+pub use engine::{
+    Explained, FailureFn, Options, ProgressFn, ReplayError, Replayed, explain, replay,
+};
 pub use native::NativeFactory;
 pub use summary::{EXAMPLES, Finding, PathHop, Summary};
 pub use trace::{Caller, Context, Hop, HopId, Served, Trace};

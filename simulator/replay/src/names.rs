@@ -4,7 +4,7 @@
 use laneway_scenario::expect::ExpectedServed;
 use laneway_scenario::{HopRoute, Place, Scenario, ServiceId, WorkloadName};
 
-use crate::trace::{Caller, Served};
+use crate::trace::{Caller, Served, Trace};
 
 /// `service@baseline`, `service@fork(K)`, `service@rejected`, ...
 pub fn served(sc: &Scenario, service: ServiceId, served: Served) -> String {
@@ -73,4 +73,21 @@ pub fn misses(sc: &Scenario, m: &[(ServiceId, &str)]) -> String {
 /// `WorkloadName` of a fork, as text.
 pub fn fork(sc: &Scenario, service: ServiceId, sandbox: usize) -> String {
     WorkloadName::fork(&sc.services[service].name, &sc.sandboxes[sandbox].key).to_string()
+}
+
+/// A trace's request, `GROUP#N`.
+pub fn request(sc: &Scenario, trace: &Trace) -> String {
+    let t = &sc.traffic[trace.group];
+    format!("{}#{}", t.name, trace.index - t.first)
+}
+
+/// The first failed hop of `trace`, as `request GROUP#N: CALLER → SERVICE: why`.
+pub fn first_failure(sc: &Scenario, trace: &Trace) -> Option<String> {
+    let (id, why) = trace.first_failure()?;
+    let hop = trace.hop(id);
+    Some(format!(
+        "request {}: {}: {why}",
+        request(sc, trace),
+        edge(sc, hop.caller, hop.service)
+    ))
 }

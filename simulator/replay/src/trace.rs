@@ -207,6 +207,11 @@ impl Trace {
             .map(|(_, m)| m.as_str())
     }
 
+    /// The first failed hop and why, if any hop failed.
+    pub fn first_failure(&self) -> Option<(HopId, &str)> {
+        self.failures.first().map(|(h, m)| (*h, m.as_str()))
+    }
+
     /// How deep hop `id` sits: 0 for the ingress's call.
     pub fn depth(&self, id: HopId) -> usize {
         let mut depth = 0;

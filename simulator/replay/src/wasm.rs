@@ -32,12 +32,24 @@ pub struct WasmSidecar {
 }
 
 impl WasmSidecar {
-    /// A VM of `plugin` configured with `config`.
+    /// A VM of `plugin` configured with `config`, under the host's
+    /// default budgets and limits.
     pub fn new(plugin: &Plugin, config: &str) -> Result<WasmSidecar, StartError> {
+        WasmSidecar::with_host(plugin, &HostOptions::default(), config)
+    }
+
+    /// A VM of `plugin` configured with `config`, under `host`'s call
+    /// budgets and limits (its plugin name and configuration are
+    /// replaced).
+    pub fn with_host(
+        plugin: &Plugin,
+        host: &HostOptions,
+        config: &str,
+    ) -> Result<WasmSidecar, StartError> {
         let options = HostOptions {
             plugin_name: "laneway".into(),
             plugin_config: config.as_bytes().to_vec(),
-            ..HostOptions::default()
+            ..host.clone()
         };
         let vm = plugin.vm(&options).map_err(|e| StartError(e.to_string()))?;
         Ok(WasmSidecar {
@@ -116,6 +128,7 @@ impl Sidecar for WasmSidecar {
 pub struct WasmFactory {
     plugin: Plugin,
     name: String,
+    host: HostOptions,
 }
 
 impl WasmFactory {
@@ -124,7 +137,14 @@ impl WasmFactory {
         WasmFactory {
             plugin,
             name: name.into(),
+            host: HostOptions::default(),
         }
+    }
+
+    /// The same, with `host`'s call budgets and limits for every VM.
+    pub fn with_host(mut self, host: HostOptions) -> WasmFactory {
+        self.host = host;
+        self
     }
 }
 
@@ -134,11 +154,13 @@ impl BackendFactory for WasmFactory {
     }
 
     fn start<'s>(&'s self, scenario: &'s Scenario) -> Result<Box<dyn Backend + 's>, StartError> {
-        let sidecar = WasmSidecar::new(&self.plugin, &scenario.config).map_err(|e| {
-            StartError(format!(
-                "the filter refused the scenario's plugin configuration: {e}"
-            ))
-        })?;
+        let sidecar =
+            WasmSidecar::with_host(&self.plugin, &self.host, &scenario.config).map_err(|e| {
+                StartError(format!(
+                    "{}: a VM with the scenario's plugin configuration did not start: {e}",
+                    self.name
+                ))
+            })?;
         Ok(Box::new(Mesh::new(sidecar)))
     }
 }
