@@ -1179,7 +1179,7 @@ fn a_trap_after_a_refused_grow_names_the_limit() {
     let mut vm = limited(body, "", Limits::default());
     match vm.request(&mut request("a", "/")) {
         Err(HopError::Trap { message, .. }) => assert!(
-            message.contains("memory; the limit is 256 MiB"),
+            message.contains("memory; the limit is 1024 MiB"),
             "{message}"
         ),
         other => panic!("{other:?}"),

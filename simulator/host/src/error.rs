@@ -86,7 +86,7 @@ pub enum HostError {
 impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HostError::Io { path, message } => write!(f, "reading {path}: {message}"),
+            HostError::Io { path, message } => write!(f, "{path}: {message}"),
             HostError::Load(message) => write!(f, "cannot load the module: {message}"),
             HostError::Refused { phase, logs } => {
                 write!(

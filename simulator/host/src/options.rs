@@ -61,7 +61,9 @@ pub struct RootOptions {
 /// and tables, a failed `grow`), and a trap that follows names the limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Linear memory per instance (default 256 MiB).
+    /// Linear memory per instance (default 1 GiB, as Envoy's: the
+    /// `PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES` of proxy-wasm-cpp-host,
+    /// which its V8, Wasmtime and WAMR runtimes all enforce).
     pub memory_bytes: usize,
     /// Elements per table (default 1,000,000).
     pub table_elements: usize,
@@ -91,7 +93,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            memory_bytes: 256 << 20,
+            memory_bytes: 1 << 30,
             table_elements: 1_000_000,
             header_map_bytes: 8 << 20,
             header_map_entries: 10_000,
@@ -135,9 +137,11 @@ pub struct HostOptions {
     pub call_timeout: Duration,
     /// Fuel for a single guest call under [`Interruption::Fuel`].
     pub call_fuel: u64,
-    /// Longest `proxy_on_configure` may run (default 60 s): a large
+    /// Longest `proxy_on_configure` may run (default 120 s): a large
     /// configuration takes longer to build than a request to decide, and
-    /// its size must never decide whether a replay passes.
+    /// its size must never decide whether a replay passes. Sized by
+    /// measurement: Laneway's filter at all its configuration limits took
+    /// 12 to 22 s on a 2-core VM (BENCHMARKS.md).
     pub configure_timeout: Duration,
     /// Fuel for `proxy_on_configure` under [`Interruption::Fuel`].
     pub configure_fuel: u64,
@@ -171,7 +175,7 @@ impl Default for HostOptions {
             log_level: LogLevel::Info,
             call_timeout: Duration::from_secs(1),
             call_fuel: 100_000_000,
-            configure_timeout: Duration::from_secs(60),
+            configure_timeout: Duration::from_secs(120),
             configure_fuel: 100_000_000_000,
             limits: Limits::default(),
             allocation_counter: None,
