@@ -25,7 +25,7 @@
 //!
 //! Allocates (configure time only); never panics on any input.
 
-use alloc::borrow::ToOwned;
+use alloc::borrow::{Cow, ToOwned};
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -48,6 +48,16 @@ pub const MAX_MEMBER_NAMES: usize = 8;
 pub const DEFAULT_REJECT_STATUS: u16 = 421;
 /// Longest routing key.
 pub const MAX_KEY_LEN: usize = 128;
+/// The largest configuration text (128 MiB: a million sandboxes of one
+/// fork each take about 80 MB). With [`MAX_SANDBOXES`] and [`MAX_FORKS`]
+/// it bounds what loading one costs: about 11 bytes of heap per byte of
+/// text natively, and under Envoy's 1 GiB of wasm memory per VM at all
+/// three limits at once (BENCHMARKS.md, `make bench-config`).
+pub const MAX_CONFIG_BYTES: usize = 128 << 20;
+/// At most this many sandboxes in one configuration.
+pub const MAX_SANDBOXES: usize = 1_000_000;
+/// At most this many forks, over all sandboxes.
+pub const MAX_FORKS: usize = 1_000_000;
 
 /// A parsed plugin configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,7 +178,16 @@ impl Config {
     /// Reads the JSON text into typed fields. Refuses bad JSON (with line and
     /// column), duplicate object keys, unknown fields and wrong types.
     pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
-        let json: Json = serde_json::from_str(text).map_err(|e| {
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigErrors(alloc::vec![ConfigError {
+                path: String::new(),
+                reason: format!(
+                    "the configuration is {} bytes; the limit is {MAX_CONFIG_BYTES} bytes (128 MiB)",
+                    text.len()
+                ),
+            }]));
+        }
+        let json: Json<'_> = serde_json::from_str(text).map_err(|e| {
             ConfigErrors(alloc::vec![ConfigError {
                 path: String::new(),
                 reason: format!("invalid JSON: {e}"),
@@ -180,9 +199,21 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks meaning: version, member names, keys, hosts and duplicates.
+    /// Checks meaning: version, member names, keys, hosts, duplicates and
+    /// the size limits.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut errors = Errors::default();
+        let forks: usize = self.sandboxes.iter().map(|s| s.forks.len()).sum();
+        if self.sandboxes.len() > MAX_SANDBOXES || forks > MAX_FORKS {
+            errors.push(
+                "sandboxes",
+                format!(
+                    "{} sandboxes with {forks} forks; the limits are {MAX_SANDBOXES} and {MAX_FORKS}",
+                    self.sandboxes.len()
+                ),
+            );
+            return errors.finish();
+        }
         if self.version != VERSION {
             errors.push(
                 "version",
@@ -424,15 +455,46 @@ impl Errors {
     }
 }
 
-/// A JSON document, kept in order, refusing duplicate object keys.
+/// A JSON document, kept in order, refusing duplicate object keys. Its
+/// strings borrow from the text unless they hold escapes: a configuration
+/// of a million sandboxes is mostly strings, and copying each of them
+/// roughly doubled the parse's time and peak memory.
 #[derive(Debug)]
-enum Json {
+enum Json<'t> {
     Null,
     Bool(bool),
     Number(Number),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
+    String(Cow<'t, str>),
+    Array(Vec<Json<'t>>),
+    Object(Vec<(Cow<'t, str>, Json<'t>)>),
+}
+
+/// An object key or string, borrowed from the text when it can be.
+struct Text<'t>(Cow<'t, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -442,7 +504,7 @@ enum Number {
     Float(f64),
 }
 
-impl Json {
+impl Json<'_> {
     /// What was found, for a message: the value itself for scalars (cut
     /// when long), the kind for containers.
     fn kind(&self) -> String {
@@ -459,8 +521,8 @@ impl Json {
     }
 }
 
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Json<'de>, D::Error> {
         d.deserialize_any(JsonVisitor)
     }
 }
@@ -468,45 +530,48 @@ impl<'de> Deserialize<'de> for Json {
 struct JsonVisitor;
 
 impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
+    type Value = Json<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_unit<E>(self) -> Result<Json, E> {
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
         Ok(Json::Null)
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
         Ok(Json::Bool(v))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
         Ok(Json::Number(Number::Unsigned(v)))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
         Ok(Json::Number(match u64::try_from(v) {
             Ok(u) => Number::Unsigned(u),
             Err(_) => Number::Negative(v),
         }))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+    fn visit_f64<E>(self, v: f64) -> Result<Json<'de>, E> {
         Ok(Json::Number(Number::Float(v)))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-        Ok(Json::String(v.to_owned()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Borrowed(v)))
     }
-    fn visit_string<E>(self, v: String) -> Result<Json, E> {
-        Ok(Json::String(v))
+    fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v.to_owned())))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+    fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
+        Ok(Json::String(Cow::Owned(v)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
         Ok(Json::Array(items))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        let mut fields: Vec<(String, Json)> = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+        let mut fields: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             // Small objects (every object of a valid configuration) check
             // as they go; a large one is checked once, sorted, below.
             if fields.len() < 16 && fields.iter().any(|(k, _)| *k == key) {
@@ -554,13 +619,13 @@ impl fmt::Display for Path<'_> {
 /// An object being read: fields are taken by name; leftovers are unknown.
 struct Object<'a> {
     path: Path<'a>,
-    fields: &'a [(String, Json)],
+    fields: &'a [(Cow<'a, str>, Json<'a>)],
     allowed: &'static [&'static str],
 }
 
 impl<'a> Object<'a> {
     fn open(
-        json: &'a Json,
+        json: &'a Json<'a>,
         path: Path<'a>,
         allowed: &'static [&'static str],
         errors: &mut Errors,
@@ -568,7 +633,7 @@ impl<'a> Object<'a> {
         match json {
             Json::Object(fields) => {
                 for (name, _) in fields {
-                    if !allowed.contains(&name.as_str()) {
+                    if !allowed.contains(&name.as_ref()) {
                         errors.push(
                             path.to_string(),
                             format!(
@@ -595,22 +660,22 @@ impl<'a> Object<'a> {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&'a Json> {
+    fn get(&self, name: &str) -> Option<&'a Json<'a>> {
         debug_assert!(self.allowed.contains(&name));
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 }
 
-fn expected(errors: &mut Errors, path: &Path<'_>, what: &str, found: &Json) {
+fn expected(errors: &mut Errors, path: &Path<'_>, what: &str, found: &Json<'_>) {
     errors.push(
         path.to_string(),
         format!("expected {what}, found {}", found.kind()),
     );
 }
 
-fn read_string(json: &Json, path: &Path<'_>, errors: &mut Errors) -> Option<String> {
+fn read_string(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<String> {
     match json {
-        Json::String(s) => Some(s.clone()),
+        Json::String(s) => Some(s.as_ref().to_owned()),
         other => {
             expected(errors, path, "a string", other);
             None
@@ -618,7 +683,7 @@ fn read_string(json: &Json, path: &Path<'_>, errors: &mut Errors) -> Option<Stri
     }
 }
 
-fn read_uint(json: &Json, path: &Path<'_>, errors: &mut Errors) -> Option<u64> {
+fn read_uint(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<u64> {
     match json {
         Json::Number(Number::Unsigned(n)) => Some(*n),
         // protobuf Struct numbers are doubles: accept 1.0 as 1.
@@ -632,7 +697,11 @@ fn read_uint(json: &Json, path: &Path<'_>, errors: &mut Errors) -> Option<u64> {
     }
 }
 
-fn read_array<'a>(json: &'a Json, path: &Path<'_>, errors: &mut Errors) -> Option<&'a [Json]> {
+fn read_array<'a>(
+    json: &'a Json<'a>,
+    path: &Path<'_>,
+    errors: &mut Errors,
+) -> Option<&'a [Json<'a>]> {
     match json {
         Json::Array(items) => Some(items),
         other => {
@@ -642,7 +711,7 @@ fn read_array<'a>(json: &'a Json, path: &Path<'_>, errors: &mut Errors) -> Optio
     }
 }
 
-fn required<'a>(obj: &Object<'a>, name: &'a str, errors: &mut Errors) -> Option<&'a Json> {
+fn required<'a>(obj: &Object<'a>, name: &'a str, errors: &mut Errors) -> Option<&'a Json<'a>> {
     let found = obj.get(name);
     if found.is_none() {
         errors.push(
@@ -653,7 +722,7 @@ fn required<'a>(obj: &Object<'a>, name: &'a str, errors: &mut Errors) -> Option<
     found
 }
 
-fn read_config(json: &Json, errors: &mut Errors) -> Config {
+fn read_config<'a>(json: &'a Json<'a>, errors: &mut Errors) -> Config {
     let mut config = Config::default();
     let Some(root) = Object::open(
         json,
@@ -735,6 +804,15 @@ fn read_config(json: &Json, errors: &mut Errors) -> Config {
     if let Some(sb) = required(&root, "sandboxes", errors) {
         let path = Path::Field(&root.path, "sandboxes");
         if let Some(items) = read_array(sb, &path, errors) {
+            if items.len() > MAX_SANDBOXES {
+                errors.push(
+                    path.to_string(),
+                    format!("{} sandboxes; the limit is {MAX_SANDBOXES}", items.len()),
+                );
+                return config;
+            }
+            // The forks are counted by `validate`: 128 MiB of text holds
+            // at most about four million.
             for (i, item) in items.iter().enumerate() {
                 if let Some(sandbox) = read_sandbox(item, Path::Index(&path, i), errors) {
                     config.sandboxes.push(sandbox);
@@ -745,7 +823,7 @@ fn read_config(json: &Json, errors: &mut Errors) -> Config {
     config
 }
 
-fn read_sandbox(json: &Json, path: Path<'_>, errors: &mut Errors) -> Option<Sandbox> {
+fn read_sandbox<'a>(json: &'a Json<'a>, path: Path<'a>, errors: &mut Errors) -> Option<Sandbox> {
     let obj = Object::open(json, path, &["key", "forks"], errors)?;
     let key = required(&obj, "key", errors)
         .and_then(|k| read_string(k, &Path::Field(&obj.path, "key"), errors));
@@ -768,7 +846,7 @@ fn read_sandbox(json: &Json, path: Path<'_>, errors: &mut Errors) -> Option<Sand
     }
 }
 
-fn read_fork(json: &Json, path: Path<'_>, errors: &mut Errors) -> Option<Fork> {
+fn read_fork<'a>(json: &'a Json<'a>, path: Path<'a>, errors: &mut Errors) -> Option<Fork> {
     let obj = Object::open(json, path, &["service", "destination"], errors)?;
     let service = required(&obj, "service", errors)
         .and_then(|s| read_string(s, &Path::Field(&obj.path, "service"), errors));

@@ -42,5 +42,7 @@ pub(crate) mod naive;
 pub mod percent;
 pub mod tracestate;
 
-pub use config::{Config, ConfigError, ConfigErrors, UnknownKeyPolicy};
+pub use config::{
+    Config, ConfigError, ConfigErrors, MAX_CONFIG_BYTES, MAX_FORKS, MAX_SANDBOXES, UnknownKeyPolicy,
+};
 pub use decide::{Carrier, Decision, ForkId, Reason, Request, Route, Router, RoutingKey, Verdict};

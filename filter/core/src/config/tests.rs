@@ -204,3 +204,54 @@ fn a_list_of_100000_member_names_is_one_error_and_quick() {
     assert_eq!(errors.len(), 1, "{:?}", &errors[..errors.len().min(3)]);
     assert!(errors[0].reason.contains("found 100000"));
 }
+
+/// The size limits hold on every way in: the text, the sandboxes array
+/// and a configuration built in code (as the scenario compiler builds
+/// one).
+#[test]
+fn configurations_past_the_size_limits_are_refused() {
+    let huge = " ".repeat(MAX_CONFIG_BYTES + 1);
+    let e = Config::from_json(&huge).unwrap_err();
+    assert!(
+        e.0[0].reason.contains("the limit is 134217728 bytes"),
+        "{e}"
+    );
+
+    let mut text = String::from(r#"{"version":1,"sandboxes":["#);
+    for i in 0..=MAX_SANDBOXES {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str("{}");
+    }
+    text.push_str("]}");
+    let e = Config::from_json(&text).unwrap_err();
+    assert_eq!(e.0.len(), 1, "one error, not a million: {}", e.0[0]);
+    assert_eq!(e.0[0].path, "sandboxes");
+    assert_eq!(e.0[0].reason, "1000001 sandboxes; the limit is 1000000");
+
+    let sandbox = |i: usize, forks: usize| Sandbox {
+        key: format!("k{i}"),
+        forks: (0..forks)
+            .map(|f| Fork {
+                service: format!("s{f}"),
+                destination: format!("d{f}"),
+            })
+            .collect(),
+    };
+    let mut config = Config {
+        sandboxes: (0..=MAX_SANDBOXES).map(|i| sandbox(i, 0)).collect(),
+        ..Config::default()
+    };
+    let e = config.validate().unwrap_err();
+    assert!(
+        e.0[0].reason.starts_with("1000001 sandboxes with 0 forks"),
+        "{e}"
+    );
+    config.sandboxes = alloc::vec![sandbox(0, MAX_FORKS / 2), sandbox(1, MAX_FORKS / 2 + 1)];
+    let e = config.validate().unwrap_err();
+    assert!(
+        e.0[0].reason.starts_with("2 sandboxes with 1000001 forks"),
+        "{e}"
+    );
+}
