@@ -91,6 +91,8 @@ struct Compiler<'a> {
     file: &'a Path,
     errors: Vec<ScenarioError>,
     more: usize,
+    /// Plugin configuration files read.
+    read: Vec<std::path::PathBuf>,
 }
 
 impl Compiler<'_> {
@@ -169,6 +171,7 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         file,
         errors: Vec::new(),
         more: 0,
+        read: Vec::new(),
     };
     if spec.name.trim().is_empty() {
         c.error("/name", "the scenario needs a name");
@@ -619,9 +622,11 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         }
     }
 
+    let mut inputs = vec![file.to_path_buf()];
+    inputs.append(&mut c.read);
     c.finish()?;
     Ok(Scenario::assemble(
-        file, spec, services, sandboxes, calls, chains, traffic, faults, config, first,
+        file, spec, services, sandboxes, calls, chains, traffic, faults, config, first, inputs,
     ))
 }
 
@@ -765,6 +770,7 @@ fn plugin_config(
         }
         (None, Some(f), None) => {
             let path = c.file.parent().unwrap_or(Path::new(".")).join(f);
+            c.read.push(path.clone());
             match read_regular_file(&path, MAX_CONFIG_BYTES).and_then(|bytes| {
                 String::from_utf8(bytes).map_err(|e| {
                     format!(

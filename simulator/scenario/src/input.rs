@@ -10,9 +10,9 @@ use std::path::Path;
 /// The largest scenario file (64 MiB).
 pub const MAX_SCENARIO_BYTES: u64 = 64 << 20;
 
-/// The largest plugin configuration file (128 MiB: a million sandboxes
-/// take about 72 MB).
-pub const MAX_CONFIG_BYTES: u64 = 128 << 20;
+/// The largest plugin configuration file: the filter's own limit
+/// ([`laneway_core::MAX_CONFIG_BYTES`], 128 MiB).
+pub const MAX_CONFIG_BYTES: u64 = laneway_core::MAX_CONFIG_BYTES as u64;
 
 /// Reads `path`, a regular file of at most `limit` bytes. The error says
 /// why, without the path (the caller names it).

@@ -237,6 +237,9 @@ pub struct Scenario {
     pub config: String,
     /// Total requests.
     pub requests: u64,
+    /// The files it was read from: the scenario, then every plugin
+    /// configuration file it names.
+    pub inputs: Vec<PathBuf>,
     /// Fork destination hosts (lowercase) and the fork behind each; the
     /// first fork wins when two share a host.
     fork_hosts: HashMap<String, Workload>,
@@ -278,6 +281,7 @@ impl Scenario {
         faults: Vec<Fault>,
         config: String,
         requests: u64,
+        inputs: Vec<PathBuf>,
     ) -> Scenario {
         let mut fork_hosts = HashMap::new();
         let mut fork_index = HashMap::new();
@@ -316,6 +320,7 @@ impl Scenario {
             faults,
             config,
             requests,
+            inputs,
             fork_hosts,
             fork_index,
             down,
