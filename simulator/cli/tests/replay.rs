@@ -60,7 +60,7 @@ fn run(plugin: &WasmFactory, s: &Scenario, threads: usize) -> Report {
         Some(&NativeFactory),
         &Options {
             threads,
-            progress: None,
+            ..Options::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
