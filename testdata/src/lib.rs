@@ -7,12 +7,14 @@
 //! - [`corpus`]: the cases. Unknown fields are refused, so a typo in an
 //!   expectation fails loudly instead of checking nothing; names must be
 //!   unique within each kind.
+//! - [`hostile`]: the big hostile inputs, generated.
 //! - [`wasm`]: builds a workspace wasm package (the filter, the test
 //!   modules) so `cargo test` needs no separate build step.
 //!
 //! For tests only: a malformed file panics with its path and the reason.
 
 pub mod corpus;
+pub mod hostile;
 pub mod wasm;
 
 pub use corpus::{
