@@ -264,7 +264,19 @@ impl Scenario {
         };
         let bytes = input::read_regular_file(path, input::MAX_SCENARIO_BYTES)
             .map_err(|e| err(String::new(), format!("cannot read: {e}")))?;
-        let spec = spec::parse(path, &bytes).map_err(|(at, reason)| err(at, reason))?;
+        Scenario::from_bytes(path, &bytes)
+    }
+
+    /// Parses and compiles a scenario's text, as if read from `path`
+    /// (which names it in errors and anchors its relative plugin files).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Scenario, ScenarioErrors> {
+        let spec = spec::parse(path, bytes).map_err(|(at, reason)| {
+            ScenarioErrors(vec![ScenarioError {
+                file: path.to_path_buf(),
+                at,
+                reason,
+            }])
+        })?;
         compile(path, &spec)
     }
 

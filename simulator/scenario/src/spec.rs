@@ -115,6 +115,10 @@ pub struct ChainSpec {
     /// The entry service.
     #[serde(deserialize_with = "text")]
     pub call: String,
+    /// The messaging system, when the entry is a message taken from a
+    /// queue (see [`CallSpec::messaging`]).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub messaging: Option<String>,
     /// Its calls.
     #[serde(default)]
     pub then: Vec<CallSpec>,
@@ -127,6 +131,13 @@ pub struct CallSpec {
     /// The callee.
     #[serde(deserialize_with = "text")]
     pub call: String,
+    /// The messaging system (`kafka`), when this is a message through a
+    /// queue rather than a request, as `laneway import` marks it. A mesh
+    /// routes no message: the replay treats it as a request, so the
+    /// verdict there holds only if the consumer is reached the same way
+    /// and the client library carries the baggage across the queue.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub messaging: Option<String>,
     /// What the callee calls next.
     #[serde(default)]
     pub then: Vec<CallSpec>,
