@@ -216,3 +216,74 @@ pub fn config_text(name: &str) -> String {
     let p = testdata().join("configs").join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// A chain of calls and how many traces of a file have it (notation:
+/// `testdata/traces/README.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainCount {
+    pub chain: String,
+    pub count: u64,
+}
+
+/// One call of a trace, as the callee's entry span saw it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceHop {
+    /// The trace id, lowercase hex.
+    pub trace: String,
+    /// `CALLER->CALLEE` (`ingress->SERVICE` for the root).
+    pub call: String,
+    /// The routing key the callee's span carried (`""`: none).
+    pub key: String,
+    /// The callee's `k8s.deployment.name`.
+    pub deployment: String,
+}
+
+/// A file in `traces/` and what an importer must find in it
+/// (`traces/expected.toml`; sparse: an absent field is not checked).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceFile {
+    /// Relative to `testdata/traces/`.
+    pub path: String,
+    /// `otlp`, `otlp-jsonl`, `jaeger` or `zipkin` (absent when broken
+    /// beyond telling).
+    pub format: Option<String>,
+    pub traces: Option<u64>,
+    /// Distinct spans (a span written twice counts once).
+    pub spans: Option<u64>,
+    /// Span objects in the file, duplicates included.
+    pub records: Option<u64>,
+    /// Spans whose parent is not in the file.
+    pub orphans: Option<u64>,
+    #[serde(default)]
+    pub chains: Vec<ChainCount>,
+    /// The chains as `laneway import` writes them, where its rules read
+    /// the file differently from the raw tree in `chains`: Istio names
+    /// mapped (the gateway is the ingress), orphans attached to the
+    /// root, messages marked with their system. Absent: as `chains`.
+    #[serde(default)]
+    pub imported: Vec<ChainCount>,
+    /// Every call of the file, when given.
+    #[serde(default)]
+    pub hops: Vec<TraceHop>,
+    /// Broken files: what the importer must report (exit 2).
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceFiles {
+    file: Vec<TraceFile>,
+}
+
+/// Every file of `traces/expected.toml`; paths are unique.
+pub fn trace_files() -> Vec<TraceFile> {
+    let p = testdata().join("traces").join("expected.toml");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let files: TraceFiles =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    unique("traces", files.file.iter().map(|f| f.path.as_str()));
+    files.file
+}

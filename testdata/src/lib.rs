@@ -8,6 +8,9 @@
 //!   expectation fails loudly instead of checking nothing; names must be
 //!   unique within each kind.
 //! - [`hostile`]: the big hostile inputs, generated.
+//! - [`traces`]: big trace files (OTLP, Jaeger, Zipkin), generated; the
+//!   small hand-written ones are in `traces/`, listed with what an importer
+//!   must find in them by [`trace_files`].
 //! - [`wasm`]: builds a workspace wasm package (the filter, the test
 //!   modules) so `cargo test` needs no separate build step.
 //!
@@ -15,9 +18,11 @@
 
 pub mod corpus;
 pub mod hostile;
+pub mod traces;
 pub mod wasm;
 
 pub use corpus::{
-    ConfigCase, ExpectedError, ExpectedMember, Line, ParseCase, Part, RoutingCase, SeedRegex,
-    config_cases, config_text, expand, parse_cases, routing_cases, testdata,
+    ChainCount, ConfigCase, ExpectedError, ExpectedMember, Line, ParseCase, Part, RoutingCase,
+    SeedRegex, TraceFile, TraceHop, config_cases, config_text, expand, parse_cases, routing_cases,
+    testdata, trace_files,
 };
