@@ -16,6 +16,7 @@ use laneway_scenario::Scenario;
 use proxy_wasm_host::{HostOptions, Plugin};
 
 use crate::io::{self, Exit, Sink};
+use crate::otlp;
 
 /// Scenarios bigger than this (in hops) get their estimate printed first.
 const ANNOUNCE_HOPS: u64 = 10_000_000;
@@ -39,6 +40,26 @@ pub struct Args {
     /// report).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write the reports as one self-contained HTML page to FILE (`-`: to
+    /// stdout, instead of the text report): the checks, each distinct
+    /// path's call tree coloured baseline, fork, fallback or violation
+    /// (route and reason on hover), the blast radius, and a switch that
+    /// shows failures only. Nothing in it is fetched from the network.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Write the replayed requests as OpenTelemetry traces to FILE:
+    /// OTLP/JSON, one ExportTraceServiceRequest per line (the Collector's
+    /// file exporter format), one trace per request, one SERVER span per
+    /// hop in its service's resource, the decision in `laneway.*`
+    /// attributes and the key a hop received in `sd-routing-key`.
+    #[arg(long, value_name = "FILE")]
+    otlp: Option<PathBuf>,
+    /// Write the traces of the first N requests of the run to --otlp (in
+    /// scenario order, then request order; they wait in memory until the
+    /// end, a few KB each). A warning says how many were left out.
+    #[arg(long, value_name = "N", default_value_t = 10_000, requires = "otlp",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    otlp_limit: u64,
     /// Show each hop's decision and reason under each path.
     #[arg(long)]
     details: bool,
@@ -154,9 +175,27 @@ fn lines(name: String, every: Duration) -> laneway_replay::ProgressFn {
 /// `replay`.
 pub fn run(a: Args) -> Result<u8, Exit> {
     use std::io::IsTerminal as _;
-    if a.json.as_deref().zip(a.junit.as_deref()) == Some((Path::new("-"), Path::new("-"))) {
+    let to_stdout: Vec<String> = [
+        ("--json", &a.json),
+        ("--junit", &a.junit),
+        ("--html", &a.html),
+    ]
+    .into_iter()
+    .filter(|(_, p)| p.as_deref() == Some(Path::new("-")))
+    .map(|(flag, _)| format!("{flag} -"))
+    .collect();
+    if let [rest @ .., last] = &to_stdout[..]
+        && !rest.is_empty()
+    {
         return Err(Exit::input(anyhow::anyhow!(
-            "--json - and --junit - both ask for stdout; send one of them to a file"
+            "{} and {last} {} ask for stdout; send {} to a file",
+            rest.join(", "),
+            if rest.len() == 1 { "both" } else { "all" },
+            if rest.len() == 1 {
+                "one of them"
+            } else {
+                "all but one"
+            }
         )));
     }
     if !(a.progress_every.is_finite() && a.progress_every >= 0.0) {
@@ -203,8 +242,25 @@ pub fn run(a: Args) -> Result<u8, Exit> {
         .as_deref()
         .map(|p| Sink::open(p, "--junit", &inputs))
         .transpose()?;
-    let text_to_stdout =
-        !json.as_ref().is_some_and(Sink::is_stdout) && !junit.as_ref().is_some_and(Sink::is_stdout);
+    let html = a
+        .html
+        .as_deref()
+        .map(|p| Sink::open(p, "--html", &inputs))
+        .transpose()?;
+    let text_to_stdout = to_stdout.is_empty();
+    let mut otlp = match a.otlp.as_deref() {
+        Some(p) if p.as_os_str() == "-" => {
+            return Err(Exit::input(anyhow::anyhow!(
+                "--otlp -: OTLP traces go to a file; give its path"
+            )));
+        }
+        Some(p) => Some(otlp::Collector::new(
+            Sink::open(p, "--otlp", &inputs)?,
+            p,
+            a.otlp_limit,
+        )),
+        None => None,
+    };
 
     let mut host = HostOptions {
         call_timeout: Duration::from_millis(a.budget),
@@ -249,9 +305,13 @@ pub fn run(a: Args) -> Result<u8, Exit> {
         if let Some(n) = a.threads {
             options.threads = n.max(1);
         }
+        options.on_trace = otlp.as_ref().map(otlp::Collector::hook);
         let replayed =
             laneway_replay::replay(scenario, &primary, Some(&NativeFactory), &options)
                 .map_err(|e| Exit::input(anyhow::anyhow!("{}: {e}", scenario.file.display())))?;
+        if let Some(otlp) = &mut otlp {
+            otlp.scenario_done(replayed.summary.requests)?;
+        }
         let report = laneway_report::Report::new(scenario, &replayed);
         if text_to_stdout {
             let options = TextOptions {
@@ -278,6 +338,12 @@ pub fn run(a: Args) -> Result<u8, Exit> {
     }
     if let Some(sink) = junit {
         sink.write(&laneway_report::junit(&reports))?;
+    }
+    if let Some(sink) = html {
+        sink.write(&laneway_report::html(&reports))?;
+    }
+    if let Some(otlp) = otlp {
+        otlp.write()?;
     }
     Ok(if reports.iter().all(|r| r.passed()) {
         0

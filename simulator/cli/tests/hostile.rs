@@ -475,6 +475,7 @@ fn outputs_are_checked_before_the_replay_and_never_overwrite_inputs() {
     for (flag, target, want) in [
         ("--json", scenario.as_str(), "refusing to overwrite"),
         ("--junit", scenario.as_str(), "refusing to overwrite"),
+        ("--html", scenario.as_str(), "refusing to overwrite"),
         ("--json", ms.as_str(), "refusing to overwrite"),
         (
             "--json",
@@ -524,6 +525,16 @@ fn outputs_are_checked_before_the_replay_and_never_overwrite_inputs() {
             60,
         ),
         "--json - and --junit - both ask for stdout",
+        400,
+    );
+    refused(
+        &run(
+            &[
+                "replay", &scenario, "--wasm", &ms, "--json", "-", "--junit", "-", "--html", "-",
+            ],
+            60,
+        ),
+        "--json -, --junit - and --html - all ask for stdout",
         400,
     );
     // A failed run leaves no empty output file behind.

@@ -18,14 +18,15 @@
 //! request, from two backends, and compares them hop by hop.
 //!
 //! Each check also counts what the report shows: distinct paths per group
-//! and hops per caller → service edge (the blast radius).
+//! (and how many of their requests broke an expectation) and hops per
+//! caller → service edge (the blast radius).
 
 use laneway_core::Reason;
 use laneway_scenario::expect::CallerMatch;
 use laneway_scenario::{Cause, Scenario, ServiceId, Workload};
 
 use crate::names;
-use crate::summary::{PathHop, Summary};
+use crate::summary::{PathCount, PathHop, Summary};
 use crate::trace::{Caller, Hop, HopId, Served, Trace};
 
 /// Buffers the checks reuse from request to request.
@@ -128,11 +129,15 @@ pub fn judge(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &mut 
     if failed {
         summary.group_failures[trace.group] += 1;
     }
+    let count = PathCount {
+        requests: 1,
+        failed: u64::from(failed),
+    };
     let paths = &mut summary.paths[trace.group];
     match paths.get_mut(scratch.path.as_slice()) {
-        Some(n) => *n += 1,
+        Some(n) => n.add(count),
         None => {
-            paths.insert(scratch.path.clone(), 1);
+            paths.insert(scratch.path.clone(), count);
         }
     }
 }

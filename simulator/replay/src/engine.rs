@@ -13,6 +13,10 @@
 //! however many requests run, and the summary is the same for any thread
 //! count.
 //!
+//! [`Options::on_trace`] hands every request's primary trace to the
+//! caller as it is recorded (for an OTLP export, say), on the worker that
+//! recorded it, so in no particular order; without it, nothing is done.
+//!
 //! [`explain`] replays one request and keeps both traces, for the
 //! hop-by-hop story.
 
@@ -37,6 +41,9 @@ pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
 /// Called once, with the first failed hop's story.
 pub type FailureFn = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Called with each request's primary trace, as it is recorded.
+pub type TraceFn = Arc<dyn Fn(&Scenario, &Trace) + Send + Sync>;
+
 /// How to run a replay.
 #[derive(Clone)]
 pub struct Options {
@@ -52,6 +59,12 @@ pub struct Options {
     /// Stop taking requests after the first failed hop. The summary then
     /// covers the requests that ran, and says so in a note.
     pub fail_fast: bool,
+    /// Called by the worker that recorded it with the primary backend's
+    /// trace of every request replayed, after the checks judged it. Calls
+    /// come from several threads at once and in no particular order:
+    /// order by [`Trace::index`] for output that does not depend on the
+    /// thread count.
+    pub on_trace: Option<TraceFn>,
 }
 
 impl Default for Options {
@@ -61,6 +74,7 @@ impl Default for Options {
             progress: None,
             on_first_failure: None,
             fail_fast: false,
+            on_trace: None,
         }
     }
 }
@@ -72,6 +86,7 @@ impl std::fmt::Debug for Options {
             .field("progress", &self.progress.is_some())
             .field("on_first_failure", &self.on_first_failure.is_some())
             .field("fail_fast", &self.fail_fast)
+            .field("on_trace", &self.on_trace.is_some())
             .finish()
     }
 }
@@ -131,6 +146,7 @@ struct Worker<'s> {
     swaps: &'s [(u64, &'s str)],
     primary: Box<dyn Backend + 's>,
     reference: Option<Box<dyn Backend + 's>>,
+    on_trace: Option<&'s TraceFn>,
     epoch: usize,
     trace: Trace,
     reference_trace: Trace,
@@ -145,6 +161,7 @@ impl<'s> Worker<'s> {
         swaps: &'s [(u64, &'s str)],
         primary: &'s dyn BackendFactory,
         reference: Option<&'s dyn BackendFactory>,
+        on_trace: Option<&'s TraceFn>,
     ) -> Result<Worker<'s>, ReplayError> {
         Ok(Worker {
             scenario,
@@ -152,6 +169,7 @@ impl<'s> Worker<'s> {
             swaps,
             primary: primary.start(scenario)?,
             reference: reference.map(|r| r.start(scenario)).transpose()?,
+            on_trace,
             epoch: 0,
             trace: Trace::default(),
             reference_trace: Trace::default(),
@@ -187,6 +205,9 @@ impl<'s> Worker<'s> {
             &mut self.summary,
             &mut self.scratch,
         );
+        if let Some(tell) = self.on_trace {
+            tell(self.scenario, &self.trace);
+        }
         self.trace.first_failure().is_some()
     }
 
@@ -258,7 +279,14 @@ pub fn replay(
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| -> Result<Summary, ReplayError> {
-                    let mut w = Worker::new(scenario, &lines, &swaps, primary, reference)?;
+                    let mut w = Worker::new(
+                        scenario,
+                        &lines,
+                        &swaps,
+                        primary,
+                        reference,
+                        options.on_trace.as_ref(),
+                    )?;
                     'chunks: loop {
                         let start = next.fetch_add(CHUNK, Ordering::Relaxed);
                         if start >= total || stop() {
@@ -366,7 +394,7 @@ pub fn explain(
     })?;
     let lines = entry_lines(scenario);
     let swaps = scenario.config_swaps();
-    let mut w = Worker::new(scenario, &lines, &swaps, primary, reference)?;
+    let mut w = Worker::new(scenario, &lines, &swaps, primary, reference, None)?;
     w.request(group, index);
     let has_reference = w.reference.is_some();
     Ok(Explained {
@@ -376,4 +404,43 @@ pub fn explain(
         reference: has_reference.then_some(w.reference_trace),
         summary: w.summary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::NativeFactory;
+
+    fn hotrod() -> Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/scenarios/hotrod.yaml");
+        Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `on_trace` sees every request once, with its own index and hops,
+    /// whatever the thread count.
+    #[test]
+    fn on_trace_sees_every_request_once() {
+        let sc = hotrod();
+        for threads in [1, 2] {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&seen);
+            let options = Options {
+                threads,
+                on_trace: Some(Arc::new(move |_: &Scenario, t: &Trace| {
+                    sink.lock().unwrap().push((t.index, t.hops().len()));
+                })),
+                ..Options::default()
+            };
+            let replayed = replay(&sc, &NativeFactory, None, &options).unwrap();
+            let mut seen = seen.lock().unwrap().clone();
+            seen.sort();
+            let indices: Vec<u64> = seen.iter().map(|s| s.0).collect();
+            assert_eq!(indices, (0..sc.requests).collect::<Vec<_>>(), "{threads}");
+            let hops: u64 = seen.iter().map(|s| s.1 as u64).sum();
+            assert_eq!(hops, replayed.summary.hops);
+        }
+    }
 }

@@ -14,7 +14,7 @@
 //! Backends here: [`wasm`] (the filter's `.wasm` in `proxy-wasm-host`) and
 //! [`native`] (`laneway-core`), both walks of the scenario's call graph by
 //! the in-process [`mesh`]. The [`engine`] spreads requests over threads.
-//! Reports (text, JSON, JUnit, explain) are `laneway-report`'s.
+//! Reports (text, JSON, JUnit, explain, OTLP) are `laneway-report`'s.
 //!
 //! Invariant: memory stays flat however many requests run; no input makes
 //! the engine panic.
@@ -31,7 +31,7 @@ pub mod wasm;
 
 pub use backend::{Backend, BackendFactory, Plan, StartError};
 pub use engine::{
-    Explained, FailureFn, Options, ProgressFn, ReplayError, Replayed, explain, replay,
+    Explained, FailureFn, Options, ProgressFn, ReplayError, Replayed, TraceFn, explain, replay,
 };
 pub use native::NativeFactory;
 pub use summary::{EXAMPLES, Finding, PathHop, Summary};

@@ -2,7 +2,7 @@
 //! trace's ids become text.
 
 use laneway_scenario::expect::ExpectedServed;
-use laneway_scenario::{HopRoute, Place, Scenario, ServiceId, WorkloadName};
+use laneway_scenario::{HopRoute, Place, Scenario, ServiceId, Workload, WorkloadName};
 
 use crate::trace::{Caller, Served, Trace};
 
@@ -73,6 +73,16 @@ pub fn misses(sc: &Scenario, m: &[(ServiceId, &str)]) -> String {
 /// `WorkloadName` of a fork, as text.
 pub fn fork(sc: &Scenario, service: ServiceId, sandbox: usize) -> String {
     WorkloadName::fork(&sc.services[service].name, &sc.sandboxes[sandbox].key).to_string()
+}
+
+/// The deployment that runs workload `w`: the service's name for its
+/// baseline (`location`), `SERVICE-KEY` for a sandbox's fork
+/// (`location-qwblp48fpmb30`), the key as the scenario writes it.
+pub fn deployment(sc: &Scenario, w: Workload) -> String {
+    match w {
+        Workload::Baseline(s) => sc.services[s].name.clone(),
+        Workload::Fork(s, b) => format!("{}-{}", sc.services[s].name, sc.sandboxes[b].key),
+    }
 }
 
 /// A trace's request, `GROUP#N`.

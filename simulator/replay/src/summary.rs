@@ -77,6 +77,24 @@ impl Ord for PathHop {
     }
 }
 
+/// How many requests took a distinct path, and how many of them broke
+/// an expectation of their traffic group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathCount {
+    /// Requests.
+    pub requests: u64,
+    /// Those that broke an expectation.
+    pub failed: u64,
+}
+
+impl PathCount {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: PathCount) {
+        self.requests += other.requests;
+        self.failed += other.failed;
+    }
+}
+
 /// A caller → callee edge of the call graph (`None`: the ingress).
 pub type Edge = (Option<ServiceId>, ServiceId);
 
@@ -91,7 +109,7 @@ pub struct Summary {
     /// Requests replayed.
     pub requests: u64,
     /// Per traffic group: distinct paths and their counts.
-    pub paths: Vec<HashMap<Vec<PathHop>, u64>>,
+    pub paths: Vec<HashMap<Vec<PathHop>, PathCount>>,
     /// Per traffic group: requests that failed an expectation.
     pub group_failures: Vec<u64>,
     /// Hops per edge, and per sandbox that captured them.
@@ -131,7 +149,7 @@ impl Summary {
         self.compared += other.compared;
         for (mine, theirs) in self.paths.iter_mut().zip(other.paths) {
             for (k, v) in theirs {
-                *mine.entry(k).or_default() += v;
+                mine.entry(k).or_default().add(v);
             }
         }
         for (a, b) in self.group_failures.iter_mut().zip(other.group_failures) {

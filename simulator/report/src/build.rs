@@ -1,14 +1,19 @@
 //! [`Report::new`]: from the engine's summary to the report model. Paths
 //! are listed most frequent first; blast radius is computed per sandbox
-//! over the scenario's static call graph.
+//! over the scenario's static call graph. Each hop is classified here
+//! ([`class`]), once, by the same rules as the checks.
 
 use std::collections::HashSet;
 
-use laneway_replay::summary::{Edge, Finding};
+use laneway_core::Reason;
+use laneway_replay::summary::{Edge, Finding, PathHop};
+use laneway_replay::trace::Served;
 use laneway_replay::{Replayed, names};
-use laneway_scenario::{CallId, Scenario, ServiceId};
+use laneway_scenario::{CallId, HopRoute, Scenario, ServiceId, Traffic, Workload};
 
-use crate::{Blast, BlastEdge, Check, GroupReport, HopDetail, PathReport, Report, thousands};
+use crate::{
+    Blast, BlastEdge, Check, GroupReport, HopClass, HopDetail, PathReport, Report, thousands,
+};
 
 /// Every caller → callee edge the scenario's workloads can make: the
 /// chains' calls and every fork's override calls. Each (call, caller) is
@@ -42,6 +47,47 @@ pub fn static_edges(sc: &Scenario) -> Vec<Edge> {
     edges
 }
 
+/// What hop `h` of a request of traffic group `t` was, and for a
+/// violation what it broke. The rules are the checks': a fork reached by a
+/// request of no sandbox is a leak, another sandbox's fork is cross-talk,
+/// and anything but its sandbox's fork of a service the sandbox forks is a
+/// miss, unless the group lists its expected misses (then the expectations
+/// judge them, and an expected miss is a fallback). A failed or rejected
+/// hop is a violation, and so is every hop of a path that broke an
+/// expectation (`path_failed`). Otherwise the sandbox's own fork is a
+/// fork; the baseline or an unavailable fork serving a request with a key
+/// is a fallback, unless the key did not reach the hop (`no_key`,
+/// `malformed`): that, and every hop of a request without a key, is a
+/// baseline. The differential check counts hops, not paths: it colours
+/// nothing.
+fn class(
+    sc: &Scenario,
+    t: &Traffic,
+    h: &PathHop,
+    path_failed: bool,
+) -> (HopClass, Option<&'static str>) {
+    let violation = |why| (HopClass::Violation, Some(why));
+    let forked = h.reason == Some(Reason::Fork) || names::route(h.served) == HopRoute::Fork;
+    let missed = t.intent.is_some_and(|k| {
+        sc.fork(h.service, k).is_some() && h.served != Served::By(Workload::Fork(h.service, k))
+    });
+    match (h.served, t.intent, h.served.sandbox()) {
+        (Served::Failed, ..) => violation("failed"),
+        (Served::Rejected(_), ..) => violation("rejected"),
+        (_, None, _) if forked => violation("leak"),
+        (_, Some(k), Some(b)) if k != b => violation("cross-talk"),
+        _ if missed && t.expect.misses.is_none() => violation("miss"),
+        _ if path_failed => violation("expectations"),
+        (Served::By(Workload::Fork(..)), ..) => (HopClass::Fork, None),
+        _ if missed => (HopClass::Fallback, None),
+        (Served::Unavailable(_), ..) => (HopClass::Fallback, None),
+        _ if t.key.is_some() && !matches!(h.reason, Some(Reason::NoKey | Reason::Malformed)) => {
+            (HopClass::Fallback, None)
+        }
+        _ => (HopClass::Baseline, None),
+    }
+}
+
 fn check(name: &str, f: &Finding, what: &str) -> Check {
     Check {
         name: name.into(),
@@ -65,7 +111,7 @@ impl Report {
             .zip(&agg.group_failures)
             .map(|((t, paths), failures)| {
                 let mut paths: Vec<_> = paths.iter().collect();
-                paths.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+                paths.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(b.0)));
                 GroupReport {
                     name: t.name.clone(),
                     chain: sc.chains[t.chain].name.clone(),
@@ -76,7 +122,8 @@ impl Report {
                     paths: paths
                         .into_iter()
                         .map(|(hops, count)| PathReport {
-                            count: *count,
+                            count: count.requests,
+                            failures: count.failed,
                             status: hops.iter().find_map(|h| h.served.status()).unwrap_or(200),
                             path: hops
                                 .iter()
@@ -84,12 +131,18 @@ impl Report {
                                 .collect(),
                             hops: hops
                                 .iter()
-                                .map(|h| HopDetail {
-                                    caller: names::caller(sc, h.caller),
-                                    service: sc.services[h.service].name.clone(),
-                                    route: names::route(h.served).as_str().into(),
-                                    reason: h.reason.map_or("unknown", |r| r.as_str()).into(),
-                                    served_by: names::served(sc, h.service, h.served),
+                                .map(|h| {
+                                    let (class, violation) = class(sc, t, h, count.failed > 0);
+                                    HopDetail {
+                                        caller: names::caller(sc, h.caller),
+                                        service: sc.services[h.service].name.clone(),
+                                        route: names::route(h.served).as_str().into(),
+                                        reason: h.reason.map_or("unknown", |r| r.as_str()).into(),
+                                        served_by: names::served(sc, h.service, h.served),
+                                        parent: h.parent,
+                                        class,
+                                        violation,
+                                    }
                                 })
                                 .collect(),
                         })
@@ -187,3 +240,6 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

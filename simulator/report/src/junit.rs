@@ -13,7 +13,7 @@ use crate::printable::{needs_escape, printable};
 /// carry at all (the other C0 controls, U+FFFE, U+FFFF) and the ones
 /// [`printable`] escapes for terminals are written as visible escapes
 /// (`\x1b`), so the document always parses and shows what was there.
-fn xml(t: &str, attribute: bool) -> String {
+pub(crate) fn xml(t: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(t.len());
     for ch in t.chars() {
         match ch {

@@ -5,8 +5,11 @@
 //!   summary ([`Report::new`], in `build`), including each sandbox's blast
 //!   radius.
 //! - Renderings: [`text`] for people, [`json`] for machines, [`junit`] for
-//!   CI, and [`explain`] for one request's hop-by-hop story, drawn from the
-//!   recorded tree.
+//!   CI, [`html`] for a browser (one self-contained page: each path's call
+//!   tree drawn in SVG), and [`explain`] for one request's hop-by-hop story,
+//!   drawn from the recorded tree.
+//! - Traces: [`otlp`] writes each replayed request as an OpenTelemetry
+//!   trace (OTLP/JSON, one request per line), one span per hop.
 //!
 //! The text and JSON carry no timings, so they are stable for golden files;
 //! [`Report::elapsed`] is printed separately by the CLI. Enums become text
@@ -14,7 +17,9 @@
 
 mod build;
 pub mod explain;
+mod html;
 mod junit;
+pub mod otlp;
 pub mod printable;
 mod text;
 
@@ -22,6 +27,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use html::html;
 pub use junit::junit;
 pub use printable::printable;
 pub use text::{TextOptions, text};
@@ -81,6 +87,8 @@ pub struct GroupReport {
 pub struct PathReport {
     /// Requests.
     pub count: u64,
+    /// Those that broke an expectation of the traffic group.
+    pub failures: u64,
     /// The status the client got.
     pub status: u16,
     /// Workloads in call order.
@@ -102,6 +110,45 @@ pub struct HopDetail {
     pub reason: String,
     /// What served it.
     pub served_by: String,
+    /// The hop that made this call (its position in `hops`); `None` for
+    /// the ingress's call.
+    pub parent: Option<u32>,
+    /// What the hop was for the request: see [`HopClass`].
+    pub class: HopClass,
+    /// For a violation, what it broke: `leak`, `cross-talk`, `miss`,
+    /// `failed`, `rejected` or `expectations`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violation: Option<&'static str>,
+}
+
+/// What a hop was for its request, as the HTML report colours it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HopClass {
+    /// Served by the baseline, the request carrying no key (untagged, or
+    /// the key was lost before this hop).
+    Baseline,
+    /// Served by the request's own sandbox's fork.
+    Fork,
+    /// A request with a key that the baseline served because its sandbox
+    /// does not fork the service (or no sandbox has the key), or a fork
+    /// that is unavailable; expected misses too.
+    Fallback,
+    /// A leak, cross-talk, an unexpected miss, a failed or rejected hop, or
+    /// a hop of a path that broke an expectation.
+    Violation,
+}
+
+impl HopClass {
+    /// The class's name, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HopClass::Baseline => "baseline",
+            HopClass::Fork => "fork",
+            HopClass::Fallback => "fallback",
+            HopClass::Violation => "violation",
+        }
+    }
 }
 
 /// A check.
