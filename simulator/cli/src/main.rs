@@ -1,9 +1,10 @@
-//! The `laneway` CLI: replay scenarios through the filter, explain one
-//! request, inspect headers, validate plugin configurations, and run the
-//! filter in a real Envoy. The edge of the program: the only place that
+//! The `laneway` CLI: replay scenarios through the filter, import traces
+//! as scenarios, explain one request, inspect headers, validate plugin
+//! configurations, and run the filter in a real Envoy. The edge of the program: the only place that
 //! uses `anyhow`, prints, and chooses exit codes. The work is the library
-//! crates': `laneway-scenario`, `laneway-replay`, `laneway-report`,
-//! `laneway-envoy`; [`replay`], [`inspect`] and [`demo`] are thin views
+//! crates': `laneway-scenario`, `laneway-traces`, `laneway-replay`,
+//! `laneway-report`, `laneway-envoy`; [`replay`], [`import`], [`inspect`]
+//! and [`demo`] are thin views
 //! over them, and [`io`] is the one way in and out.
 //!
 //! Exit codes: 0 = every check holds, 1 = a check failed, 2 = bad input or
@@ -15,8 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod demo;
+mod import;
 mod inspect;
 mod io;
+mod otlp;
 mod replay;
 
 use clap::{Parser, Subcommand};
@@ -51,6 +54,15 @@ enum Command {
     /// check). Global checks: leak, cross-talk, miss. Exit 0 when every
     /// check holds, 1 when one fails, 2 on bad input.
     Replay(replay::Args),
+    /// Turn trace files (OTLP, Jaeger or Zipkin JSON) into a scenario, and
+    /// report where the traces show a lost routing key or a misrouted call.
+    ///
+    /// Files are streamed: memory is bounded by --window, not by their
+    /// size. Identical call trees become one chain with a count; --fork
+    /// adds sandboxes and tagged traffic, so `laneway replay` gives a
+    /// verdict on the written scenario with no editing. A broken file
+    /// exits 2 with FILE: byte N (field): reason.
+    Import(import::Args),
     /// Tell the story of one request of a scenario, hop by hop: the headers
     /// each sidecar saw, the decision and its reason, who served it.
     Explain {
@@ -166,6 +178,7 @@ fn load_router(path: &Path) -> Result<Router, Exit> {
 fn run(command: Command) -> Result<u8, Exit> {
     match command {
         Command::Replay(args) => replay::run(args),
+        Command::Import(args) => import::run(args),
         Command::Explain {
             scenario,
             request,
