@@ -123,6 +123,7 @@ fn passing_scenarios_pass_and_match_their_golden_reports() {
 fn failing_scenarios_fail_for_their_reason() {
     let plugin = plugin();
     let want = [
+        ("ambient-no-waypoint", vec!["miss", "unreachable-forks"]),
         ("cross-talk", vec!["cross-talk", "miss"]),
         ("dropped-context", vec!["miss"]),
         ("spoofed", vec!["leak"]),
@@ -305,6 +306,61 @@ traffic:
     let text = report::explain::text(&e);
     assert!(text.contains("\n    4. a@baseline → c\n"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ambient mode through the filter itself: `explain` says which waypoint
+/// made each decision and that the call to a service without one met no
+/// filter; the module and the core agree on every hop, there too.
+#[test]
+fn explain_in_ambient_mode_tells_the_decision_at_the_waypoint() {
+    let s = load(&scenarios_dir().join("ambient.yaml"));
+    let e = explain(&s, "location-sandbox#1").unwrap();
+    assert!(e.findings.is_empty(), "{:?}", e.findings);
+    assert!(e.steps.iter().all(|h| h.differs.is_none()));
+    let location = &e.steps[2];
+    assert_eq!(
+        location.decided_at,
+        report::explain::Decider::Waypoint("location-waypoint".into())
+    );
+    assert_eq!(location.served_by, "location@fork(qwblp48fpmb30)");
+    assert_eq!(e.steps[4].decided_at, report::explain::Decider::Nowhere);
+    assert_eq!(e.steps[4].reason, "no_waypoint");
+    let text = report::explain::text(&e);
+    assert!(
+        text.contains("decision  baseline (no_fork) at waypoint waypoint\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("decision  fork (fork) at waypoint location-waypoint: :authority → location-qwblp48fpmb30:8084"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no filter saw the call; baseline (no_waypoint)"),
+        "{text}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_laneway"))
+        .current_dir(wasm::workspace())
+        .args([
+            "explain",
+            "testdata/scenarios/failing/ambient-no-waypoint.yaml",
+            "--request",
+            "tagged",
+            "--wasm",
+        ])
+        .arg(wasm::build("laneway-filter"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the request misses its fork: {stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL miss: tagged#0: missed location@fork(qwblp48fpmb30) (no_waypoint)"),
+        "{stdout}"
+    );
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,13 @@
 //!   accepts exactly those instead;
 //! - **failed-hops**: the filter trapped or ran away.
 //!
+//! In an ambient mesh, one more, judged on the scenario rather than on
+//! traces ([`unreachable_forks`]): **unreachable-forks**, every deployed
+//! fork whose service has no waypoint. No filter decides the calls to such
+//! a service, so no request, whatever it carries and whichever way it
+//! comes, can reach the fork; the misses this causes are counted by the
+//! miss check (cause `no_waypoint`) only for the traffic that called it.
+//!
 //! Per traffic group, its sparse expectations (path, status, hops,
 //! misses). Leaving the baseline is what counts for leak and cross-talk,
 //! whether or not the fork could answer.
@@ -23,11 +30,11 @@
 
 use laneway_core::Reason;
 use laneway_scenario::expect::CallerMatch;
-use laneway_scenario::{Cause, Scenario, ServiceId, Workload};
+use laneway_scenario::{Cause, HopReason, Scenario, ServiceId, Workload};
 
 use crate::names;
 use crate::summary::{PathCount, PathHop, Summary};
-use crate::trace::{Caller, Hop, HopId, Served, Trace};
+use crate::trace::{Caller, DecidedAt, Hop, HopId, Served, Trace};
 
 /// Buffers the checks reuse from request to request.
 #[derive(Default)]
@@ -48,6 +55,10 @@ fn miss_cause(sc: &Scenario, trace: &Trace, id: HopId, hop: &Hop) -> Option<Caus
         Served::Unavailable(_) => Cause::Unavailable,
         Served::Rejected(_) => Cause::Rejected,
         Served::By(Workload::Fork(..)) => Cause::OtherFork,
+        // Whatever the context, no filter could have sent it to the fork.
+        Served::By(Workload::Baseline(_)) if hop.decided_at == DecidedAt::Nowhere => {
+            Cause::NoWaypoint
+        }
         Served::By(Workload::Baseline(_)) => match hop.reason {
             Some(Reason::Malformed) => Cause::Malformed,
             Some(Reason::Conflict) => Cause::Conflict,
@@ -72,6 +83,7 @@ pub fn judge(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &mut 
             caller: hop.caller,
             service: hop.service,
             served: hop.served,
+            decided_at: hop.decided_at,
             reason: hop.reason,
             parent: hop.parent,
         });
@@ -243,7 +255,7 @@ fn expectations(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &S
         for k in hops.iter().filter(matches) {
             any = true;
             let route = names::route(k.served);
-            let reason = k.reason;
+            let reason = k.why();
             let served = (k.service, names::as_expected(k.served));
             let wrong = h.route.is_some_and(|r| r != route)
                 || h.reason.is_some_and(|r| Some(r) != reason)
@@ -265,7 +277,7 @@ fn expectations(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &S
                         name(),
                         h.edge,
                         wanted.join(", "),
-                        reason.map_or("unknown", Reason::as_str),
+                        reason.map_or("unknown", HopReason::as_str),
                         names::served(sc, k.service, k.served)
                     )
                 });
@@ -281,18 +293,25 @@ fn expectations(sc: &Scenario, trace: &Trace, summary: &mut Summary, scratch: &S
     failed
 }
 
-/// What a hop's decision was, for comparing two backends.
+/// What a hop's decision was, and where, for comparing two backends.
 fn decision<'t>(sc: &'t Scenario, trace: &'t Trace, hop: &Hop) -> (String, &'t [u8]) {
     let route = hop.route.map_or("?", |r| r.as_str());
-    let reason = hop.reason.map_or("unreadable", Reason::as_str);
-    (format!("{route} ({reason})"), trace.authority_out(sc, hop))
+    let reason = hop.why().map_or("unreadable", HopReason::as_str);
+    let at = names::waypoint(sc, hop.decided_at)
+        .map(|w| format!(" at waypoint {w}"))
+        .unwrap_or_default();
+    (
+        format!("{route} ({reason}){at}"),
+        trace.authority_out(sc, hop),
+    )
 }
 
 /// The differential check: `primary` and `reference` are one request as
-/// two backends recorded it. Compares them hop by hop (route, reason, the
-/// `:authority` sent, who served it) and counts each hop that differs, or
-/// that only one of them made. Hops where the primary's filter failed are
-/// the failed-hops check's, not this one's.
+/// two backends recorded it. Compares them hop by hop (where it was
+/// decided, route, reason, the `:authority` sent, who served it) and
+/// counts each hop that differs, or that only one of them made. Hops where
+/// the primary's filter failed are the failed-hops check's, not this
+/// one's.
 pub fn compare(sc: &Scenario, primary: &Trace, reference: &Trace, summary: &mut Summary) {
     let (a, b) = (primary.hops(), reference.hops());
     let name = || names::request(sc, primary);
@@ -304,7 +323,8 @@ pub fn compare(sc: &Scenario, primary: &Trace, reference: &Trace, summary: &mut 
         summary.compared += 1;
         let same = match (x, y) {
             (Some(x), Some(y)) => {
-                x.route == y.route
+                x.decided_at == y.decided_at
+                    && x.route == y.route
                     && x.reason == y.reason
                     && x.served == y.served
                     && x.service == y.service
@@ -340,5 +360,87 @@ pub fn compare(sc: &Scenario, primary: &Trace, reference: &Trace, summary: &mut 
             ),
             (None, None) => String::new(),
         });
+    }
+}
+
+/// The **unreachable-forks** check, on the scenario alone (an ambient
+/// mesh; nothing in a sidecar mesh): each deployed fork whose service has
+/// no waypoint, in sandbox then fork order, into
+/// `summary.unreachable_forks`.
+pub fn unreachable_forks(sc: &Scenario, summary: &mut Summary) {
+    for (b, sandbox) in sc.sandboxes.iter().enumerate() {
+        for f in &sandbox.forks {
+            if sc.decided_at(f.service) != DecidedAt::Nowhere {
+                continue;
+            }
+            let service = &sc.services[f.service].name;
+            summary.unreachable_forks.add(0, || {
+                format!(
+                    "{}: {service} has no waypoint, so no filter decides its calls and \
+                     tagged requests reach {service}@baseline (give it one: \
+                     services.{service}.waypoint; in the cluster, the istio.io/use-waypoint label)",
+                    names::fork(sc, f.service, b)
+                )
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::Finding;
+    use crate::{NativeFactory, Options};
+
+    fn replayed(name: &str) -> (Scenario, Summary) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/scenarios")
+            .join(name);
+        let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let options = Options {
+            threads: 1,
+            ..Options::default()
+        };
+        let summary = crate::replay(&sc, &NativeFactory, None, &options)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .summary;
+        (sc, summary)
+    }
+
+    /// A fork behind no waypoint: unreachable, once per fork however many
+    /// requests ran, and every tagged request misses it with cause
+    /// `no_waypoint`; the group that expects that miss accepts it.
+    #[test]
+    fn a_fork_without_a_waypoint_is_unreachable_and_missed() {
+        let (_, s) = replayed("failing/ambient-no-waypoint.yaml");
+        assert_eq!(s.unreachable_forks.count, 1);
+        assert!(
+            s.unreachable_forks.examples[0]
+                .1
+                .starts_with("location@fork(qwblp48fpmb30): location has no waypoint"),
+            "{:?}",
+            s.unreachable_forks.examples
+        );
+        assert_eq!(
+            s.miss.count, 20,
+            "the tagged group, not the acknowledged one"
+        );
+        assert_eq!(
+            s.miss.examples[0].1,
+            "tagged#0: missed location@fork(qwblp48fpmb30) (no_waypoint)"
+        );
+        assert_eq!(s.expectations.count, 0);
+        assert_eq!((s.leak.count, s.cross_talk.count), (0, 0));
+    }
+
+    /// No false positive: every fork behind a waypoint, and in a sidecar
+    /// mesh waypoints do not exist.
+    #[test]
+    fn forks_behind_waypoints_and_sidecar_meshes_have_no_unreachable_fork() {
+        for name in ["ambient.yaml", "hotrod.yaml", "route-group.yaml"] {
+            let (_, s) = replayed(name);
+            assert_eq!(s.unreachable_forks, Finding::default(), "{name}");
+            assert_eq!(s.miss.count, 0, "{name}");
+        }
     }
 }

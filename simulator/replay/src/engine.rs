@@ -5,7 +5,8 @@
 //! each backend records a [`Trace`], the checks judge the primary's
 //! ([`checks::judge`]) and the two traces are compared hop by hop
 //! ([`checks::compare`]). Configuration swaps are applied to both
-//! backends before the request they happen at.
+//! backends before the request they happen at. The checks judged on the
+//! scenario alone ([`checks::unreachable_forks`]) run once, at the end.
 //!
 //! Requests are spread over worker threads in chunks, each worker with its
 //! own backends (one wasm VM each, as Envoy has one VM per worker).
@@ -65,6 +66,9 @@ pub struct Options {
     /// order by [`Trace::index`] for output that does not depend on the
     /// thread count.
     pub on_trace: Option<TraceFn>,
+    /// Replay only the first this many requests of each traffic group (a
+    /// slow backend on a large scenario); the summary says so in a note.
+    pub sample: Option<u64>,
 }
 
 impl Default for Options {
@@ -75,6 +79,7 @@ impl Default for Options {
             on_first_failure: None,
             fail_fast: false,
             on_trace: None,
+            sample: None,
         }
     }
 }
@@ -87,6 +92,7 @@ impl std::fmt::Debug for Options {
             .field("on_first_failure", &self.on_first_failure.is_some())
             .field("fail_fast", &self.fail_fast)
             .field("on_trace", &self.on_trace.is_some())
+            .field("sample", &self.sample)
             .finish()
     }
 }
@@ -305,6 +311,11 @@ pub fn replay(
                             {
                                 group += 1;
                             }
+                            if let Some(n) = options.sample
+                                && index - scenario.traffic[group].first >= n
+                            {
+                                continue;
+                            }
                             let failed = w.request(group, index);
                             if index + 1 - counted == PROGRESS_STEP {
                                 done.fetch_add(PROGRESS_STEP, Ordering::Relaxed);
@@ -342,6 +353,16 @@ pub fn replay(
     let mut summary = Summary::new(scenario.traffic.len());
     for r in results {
         summary.merge(r?);
+    }
+    // Judged on the scenario, not on a trace: once per replay.
+    checks::unreachable_forks(scenario, &mut summary);
+    if let Some(n) = options.sample
+        && scenario.traffic.iter().any(|t| t.count > n)
+    {
+        summary.note(format!(
+            "sampled: the first {n} requests of each traffic group, {} of {} requests",
+            summary.requests, total
+        ));
     }
     if stop() {
         summary.note(format!(

@@ -1,16 +1,30 @@
 //! An in-process mesh: a [`Backend`] that walks the scenario's call graph
 //! itself and asks a [`Sidecar`] to decide each call where Istio decides
-//! it, in the caller's outbound sidecar.
+//! it ([`Scenario::decided_at`](laneway_scenario::Scenario::decided_at)):
+//! with sidecars, in the caller's outbound sidecar; in ambient mode, at the
+//! waypoint of the service called.
 //!
 //! For each request, from the ingress:
 //! 1. the caller sends the callee's `:authority` and the context it
 //!    propagates (the entry headers at the ingress);
-//! 2. the sidecar decides: baseline, a fork (a rewritten `:authority`), or
-//!    a local reply; or it fails;
+//! 2. the filter where the call is decided decides: baseline, a fork (a
+//!    rewritten `:authority`), or a local reply; or it fails. A waypoint
+//!    sees what a sidecar would: the request as the caller sent it, its
+//!    `:authority` the service's host; a fork's rewritten `:authority` is
+//!    where the waypoint forwards it. In ambient mode a call to a service
+//!    without a waypoint meets no filter at all: it reaches the baseline
+//!    as sent, decided nowhere ([`DecidedAt::Nowhere`], reason
+//!    `no_waypoint`), and the sidecar is not asked;
 //! 3. the decision picks the workload that serves the call (a fork, the
 //!    baseline, or none: rejected, unavailable, failed), and that workload
 //!    decides, by the scenario, what is called next and which context it
 //!    propagates (faults included).
+//!
+//! One [`Sidecar`] stands for every filter instance (each caller's
+//! sidecar, each waypoint): they load the same module with the same
+//! configuration, and the filter keeps no state from request to request.
+//! [`Call::at`] says which instance a call reaches, for a sidecar that
+//! wants to know.
 //!
 //! The walk keeps its own stack (no recursion) and records hops depth
 //! first, each with its parent, into the [`Trace`]. Nothing allocates per
@@ -20,11 +34,14 @@ use laneway_core::{Reason, Route};
 use laneway_scenario::{CallId, Workload};
 
 use crate::backend::{Backend, Plan};
-use crate::trace::{Caller, Context, Hop, HopId, Served, Trace};
+use crate::trace::{Caller, Context, DecidedAt, Hop, HopId, Served, Trace};
 
-/// One outbound call, as the caller's sidecar sees it.
+/// One call, as the filter that decides it sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Call<'a> {
+    /// Where it is decided: the caller's sidecar or the callee's waypoint
+    /// (never [`DecidedAt::Nowhere`]: such a call reaches no filter).
+    pub at: DecidedAt,
     /// `host:port` of the callee.
     pub authority: &'a str,
     /// The `baggage` lines the caller sends.
@@ -68,7 +85,8 @@ impl Decided {
     }
 }
 
-/// Decides one call at a time.
+/// Decides one call at a time: the filter, wherever it runs (a sidecar,
+/// a waypoint).
 pub trait Sidecar {
     /// Switches to another plugin configuration; `Err` when refused.
     fn configure(&mut self, config: &str) -> Result<(), String>;
@@ -126,20 +144,13 @@ impl<S: Sidecar> Backend for Mesh<S> {
         });
         while let Some(p) = self.stack.pop() {
             let service = sc.calls[p.call].service;
-            let call = Call {
-                authority: &sc.services[service].authority,
-                baggage: if p.context.baggage { plan.baggage } else { &[] },
-                tracestate: if p.context.tracestate {
-                    plan.tracestate
-                } else {
-                    &[]
-                },
-            };
+            let at = sc.decided_at(service);
             let mut hop = Hop {
                 parent: p.parent,
                 caller: p.caller,
                 call: p.call,
                 service,
+                decided_at: at,
                 route: None,
                 reason: None,
                 authority: None,
@@ -147,27 +158,44 @@ impl<S: Sidecar> Backend for Mesh<S> {
                 context_in: p.context,
                 context_out: None,
             };
-            if let Err(message) = self.sidecar.decide(&call, &mut self.decided) {
-                let id = trace.push(hop);
-                trace.fail(id, message);
-                continue;
-            }
-            let d = &self.decided;
-            hop.route = Some(d.route);
-            hop.reason = d.reason;
-            hop.served = match d.route {
-                Route::Reject => Served::Rejected(d.status),
-                Route::Fork => {
-                    hop.authority = Some(trace.store(&d.authority));
-                    let host = laneway_core::authority::host(&d.authority);
-                    match sc.served_by(service, Some(host)) {
-                        Some(w) if sc.unavailable(w) => Served::Unavailable(Some(w)),
-                        Some(w) => Served::By(w),
-                        None => Served::Unavailable(None),
-                    }
+            if at == DecidedAt::Nowhere {
+                // No filter on the way: the call reaches the baseline as
+                // it was sent.
+                hop.route = Some(Route::Baseline);
+                hop.served = Served::By(Workload::Baseline(service));
+            } else {
+                let call = Call {
+                    at,
+                    authority: &sc.services[service].authority,
+                    baggage: if p.context.baggage { plan.baggage } else { &[] },
+                    tracestate: if p.context.tracestate {
+                        plan.tracestate
+                    } else {
+                        &[]
+                    },
+                };
+                if let Err(message) = self.sidecar.decide(&call, &mut self.decided) {
+                    let id = trace.push(hop);
+                    trace.fail(id, message);
+                    continue;
                 }
-                Route::Baseline => Served::By(Workload::Baseline(service)),
-            };
+                let d = &self.decided;
+                hop.route = Some(d.route);
+                hop.reason = d.reason;
+                hop.served = match d.route {
+                    Route::Reject => Served::Rejected(d.status),
+                    Route::Fork => {
+                        hop.authority = Some(trace.store(&d.authority));
+                        let host = laneway_core::authority::host(&d.authority);
+                        match sc.served_by(service, Some(host)) {
+                            Some(w) if sc.unavailable(w) => Served::Unavailable(Some(w)),
+                            Some(w) => Served::By(w),
+                            None => Served::Unavailable(None),
+                        }
+                    }
+                    Route::Baseline => Served::By(Workload::Baseline(service)),
+                };
+            }
             let Served::By(w) = hop.served else {
                 trace.push(hop);
                 continue;
@@ -186,6 +214,141 @@ impl<S: Sidecar> Backend for Mesh<S> {
                     parent: Some(id),
                     context: next,
                 });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use laneway_core::Reason;
+    use laneway_scenario::{DecidedAt, HopReason, Scenario};
+
+    use super::*;
+    use crate::native::NativeSidecar;
+
+    fn load(name: &str) -> Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/scenarios")
+            .join(name);
+        Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The core, counting the calls it is asked to decide, by where.
+    struct Counting {
+        core: NativeSidecar,
+        asked: Vec<DecidedAt>,
+    }
+
+    impl Sidecar for Counting {
+        fn configure(&mut self, config: &str) -> Result<(), String> {
+            self.core.configure(config)
+        }
+
+        fn decide(&mut self, call: &Call<'_>, out: &mut Decided) -> Result<(), String> {
+            self.asked.push(call.at);
+            self.core.decide(call, out)
+        }
+    }
+
+    fn walk(sc: &Scenario, group: usize) -> (Trace, Vec<DecidedAt>) {
+        let t = &sc.traffic[group];
+        let baggage: Vec<&str> = t.headers.baggage.iter().map(String::as_str).collect();
+        let tracestate: Vec<&str> = t.headers.tracestate.iter().map(String::as_str).collect();
+        let mut mesh = Mesh::new(Counting {
+            core: NativeSidecar::new(&sc.config).unwrap(),
+            asked: Vec::new(),
+        });
+        let mut trace = Trace::default();
+        mesh.run(
+            &Plan {
+                scenario: sc,
+                group,
+                index: t.first,
+                baggage: &baggage,
+                tracestate: &tracestate,
+            },
+            &mut trace,
+        );
+        (trace, std::mem::take(&mut mesh.sidecar().asked))
+    }
+
+    /// In ambient mode each call is decided at its service's waypoint; a
+    /// call to a service without one reaches its baseline and the filter
+    /// is never asked.
+    #[test]
+    fn ambient_calls_are_decided_at_the_callees_waypoint() {
+        let sc = load("ambient.yaml");
+        let g = sc.traffic.iter().position(|t| t.name == "location-sandbox");
+        let (trace, asked) = walk(&sc, g.unwrap());
+        let got: Vec<(&str, DecidedAt, Option<HopReason>)> = trace
+            .hops()
+            .iter()
+            .map(|h| (sc.services[h.service].name.as_str(), h.decided_at, h.why()))
+            .collect();
+        let waypoint = DecidedAt::Waypoint(0);
+        let own = DecidedAt::Waypoint(1);
+        let filter = |r| Some(HopReason::Filter(r));
+        assert_eq!(sc.waypoints, ["waypoint", "location-waypoint"]);
+        assert_eq!(
+            got,
+            [
+                ("frontend", waypoint, filter(Reason::NoFork)),
+                ("customer", waypoint, filter(Reason::NoFork)),
+                ("location", own, filter(Reason::Fork)),
+                ("driver", waypoint, filter(Reason::NoFork)),
+                ("route", DecidedAt::Nowhere, Some(HopReason::NoWaypoint)),
+            ]
+        );
+        assert_eq!(
+            asked,
+            [waypoint, waypoint, own, waypoint],
+            "route: never asked"
+        );
+        let route = &trace.hops()[4];
+        assert_eq!(
+            (route.route, route.reason, route.authority),
+            (Some(Route::Baseline), None, None)
+        );
+        assert_eq!(route.served, Served::By(Workload::Baseline(route.service)));
+        assert!(
+            route.context_out.is_some(),
+            "the baseline serves and calls on"
+        );
+    }
+
+    /// A waypoint sees what the caller's sidecar would (the service's
+    /// `:authority`, the same context), so where both decide, they decide
+    /// alike: the ambient scenario's hops at waypoints are its sidecar
+    /// twin's hops.
+    #[test]
+    fn a_waypoint_decides_as_the_callers_sidecar_would() {
+        let ambient = load("ambient.yaml");
+        let text = std::fs::read_to_string(&ambient.file).unwrap();
+        // The same scenario with sidecars, and without the expectations
+        // only an ambient mesh can have.
+        let sidecar_text: String = text
+            .lines()
+            .filter(|l| !l.contains("no_waypoint"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .replace("mesh: ambient\n", "")
+            .replace(", waypoint: waypoint }", " }")
+            .replace(", waypoint: location-waypoint }", " }");
+        let sidecar = Scenario::from_bytes(&ambient.file, sidecar_text.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        for g in 0..ambient.traffic.len() {
+            let (a, _) = walk(&ambient, g);
+            let (s, asked) = walk(&sidecar, g);
+            assert!(asked.iter().all(|&at| at == DecidedAt::Sidecar));
+            assert_eq!(a.hops().len(), s.hops().len());
+            for (x, y) in a.hops().iter().zip(s.hops()) {
+                assert_eq!(y.decided_at, DecidedAt::Sidecar);
+                if x.decided_at == DecidedAt::Nowhere {
+                    continue;
+                }
+                assert_eq!((x.route, x.reason, x.served), (y.route, y.reason, y.served));
+                assert_eq!(a.authority_out(&ambient, x), s.authority_out(&sidecar, y));
             }
         }
     }

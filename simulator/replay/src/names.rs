@@ -4,7 +4,7 @@
 use laneway_scenario::expect::ExpectedServed;
 use laneway_scenario::{HopRoute, Place, Scenario, ServiceId, Workload, WorkloadName};
 
-use crate::trace::{Caller, Served, Trace};
+use crate::trace::{Caller, DecidedAt, Served, Trace};
 
 /// `service@baseline`, `service@fork(K)`, `service@rejected`, ...
 pub fn served(sc: &Scenario, service: ServiceId, served: Served) -> String {
@@ -51,6 +51,16 @@ pub fn caller(sc: &Scenario, caller: Caller) -> String {
     match caller {
         Caller::Ingress => "ingress".into(),
         Caller::Workload(w) => sc.workload_name(w).to_string(),
+    }
+}
+
+/// The waypoint that decided a hop; `None` when the caller's sidecar did
+/// (reports leave that unsaid) or no filter did (its reason,
+/// `no_waypoint`, says so).
+pub fn waypoint(sc: &Scenario, at: DecidedAt) -> Option<&str> {
+    match at {
+        DecidedAt::Waypoint(w) => sc.waypoints.get(w).map(String::as_str),
+        DecidedAt::Sidecar | DecidedAt::Nowhere => None,
     }
 }
 

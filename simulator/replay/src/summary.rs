@@ -7,9 +7,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
 use laneway_core::Reason;
-use laneway_scenario::{SandboxId, ServiceId};
+use laneway_scenario::{HopReason, SandboxId, ServiceId};
 
-use crate::trace::{Caller, Served};
+use crate::trace::{Caller, DecidedAt, Served};
 
 /// At most this many examples per check.
 pub const EXAMPLES: usize = 10;
@@ -51,17 +51,31 @@ pub struct PathHop {
     pub service: ServiceId,
     /// What served it.
     pub served: Served,
-    /// The decision's reason, `None` when there was none.
+    /// Where it was decided.
+    pub decided_at: DecidedAt,
+    /// The filter's reason, `None` when there was none.
     pub reason: Option<Reason>,
     /// The parent hop's position in the path.
     pub parent: Option<u32>,
 }
 
 impl PathHop {
-    fn key(&self) -> (Caller, ServiceId, Served, usize, Option<u32>) {
+    fn key(&self) -> (Caller, ServiceId, Served, usize, Option<u32>, DecidedAt) {
         // A missing reason sorts after every reason.
         let reason = self.reason.map_or(usize::MAX, Reason::index);
-        (self.caller, self.service, self.served, reason, self.parent)
+        (
+            self.caller,
+            self.service,
+            self.served,
+            reason,
+            self.parent,
+            self.decided_at,
+        )
+    }
+
+    /// Why the hop went where it went, as [`Hop::why`](crate::Hop::why).
+    pub fn why(&self) -> Option<HopReason> {
+        HopReason::of(self.decided_at, self.reason)
     }
 }
 
@@ -120,6 +134,9 @@ pub struct Summary {
     pub cross_talk: Finding,
     /// A sandbox's request missed its fork.
     pub miss: Finding,
+    /// Forks no request can reach: their service has no waypoint (ambient
+    /// mesh). Judged on the scenario, once per replay.
+    pub unreachable_forks: Finding,
     /// The primary and the reference backend recorded different hops.
     pub differential: Finding,
     /// Hop pairs the differential check compared.
@@ -165,6 +182,7 @@ impl Summary {
         self.leak.merge(other.leak);
         self.cross_talk.merge(other.cross_talk);
         self.miss.merge(other.miss);
+        self.unreachable_forks.merge(other.unreachable_forks);
         self.differential.merge(other.differential);
         self.expectations.merge(other.expectations);
         self.failed.merge(other.failed);
@@ -181,11 +199,12 @@ impl Summary {
     }
 
     /// Every check, `(name, finding)`, in report order.
-    pub fn checks(&self) -> [(&'static str, &Finding); 6] {
+    pub fn checks(&self) -> [(&'static str, &Finding); 7] {
         [
             ("leak", &self.leak),
             ("cross-talk", &self.cross_talk),
             ("miss", &self.miss),
+            ("unreachable-forks", &self.unreachable_forks),
             ("differential", &self.differential),
             ("failed-hops", &self.failed),
             ("expectations", &self.expectations),

@@ -1,9 +1,13 @@
 //! The facts a backend records for one request: its [`Trace`], the tree of
 //! hops it made, in call order (depth first), each with its parent.
 //!
-//! A hop says who called which service, what the sidecar decided and why
-//! (a [`Reason`] from the core, never a string), the `:authority` it sent
-//! upstream, who served it, and the context that came in and went out.
+//! A hop says who called which service, where the call was decided
+//! ([`DecidedAt`]: the caller's sidecar, the callee's waypoint, or nowhere),
+//! what the filter decided and why (a [`Reason`] from the core, never a
+//! string), the `:authority` it sent upstream, who served it, and the
+//! context that came in and went out. A hop decided nowhere has no filter
+//! reason; it is `no_waypoint` ([`Hop::why`]) only in what is judged and
+//! shown, so the core's `Reason` stays the filter's vocabulary.
 //! Checks, comparisons and reports read traces and nothing else, so every
 //! backend is judged by the same code.
 //!
@@ -12,7 +16,8 @@
 //! messages aside).
 
 use laneway_core::{Reason, Route};
-use laneway_scenario::{CallId, Scenario, ServiceId, Workload};
+pub use laneway_scenario::DecidedAt;
+use laneway_scenario::{CallId, HopReason, Scenario, ServiceId, Workload};
 
 /// Who made a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,9 +119,15 @@ pub struct Hop {
     pub call: CallId,
     /// The callee.
     pub service: ServiceId,
-    /// What the sidecar did; `None` when the filter failed.
+    /// Which filter decided the call: the caller's sidecar, the callee's
+    /// waypoint, or none (then `route` is the baseline and `reason` is
+    /// `None`).
+    pub decided_at: DecidedAt,
+    /// What the filter did (`Baseline` when no filter saw the call);
+    /// `None` when the filter failed.
     pub route: Option<Route>,
-    /// Why; `None` when the filter failed or its record could not be read.
+    /// The filter's reason; `None` when the filter failed, its record
+    /// could not be read, or no filter saw the call.
     pub reason: Option<Reason>,
     /// The `:authority` sent upstream when the filter rewrote it.
     pub authority: Option<Span>,
@@ -127,6 +138,15 @@ pub struct Hop {
     /// The context the serving workload sent on to its own calls; `None`
     /// when no workload served the hop.
     pub context_out: Option<Context>,
+}
+
+impl Hop {
+    /// Why the hop went where it went: the filter's reason, or
+    /// `no_waypoint` when no filter saw the call; `None` when the filter
+    /// failed or its record could not be read.
+    pub fn why(&self) -> Option<HopReason> {
+        HopReason::of(self.decided_at, self.reason)
+    }
 }
 
 /// One request's hops, as a backend recorded them.

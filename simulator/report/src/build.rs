@@ -9,7 +9,8 @@ use laneway_core::Reason;
 use laneway_replay::summary::{Edge, Finding, PathHop};
 use laneway_replay::trace::Served;
 use laneway_replay::{Replayed, names};
-use laneway_scenario::{CallId, HopRoute, Scenario, ServiceId, Traffic, Workload};
+use laneway_scenario::spec::Mesh;
+use laneway_scenario::{CallId, HopReason, HopRoute, Scenario, ServiceId, Traffic, Workload};
 
 use crate::{
     Blast, BlastEdge, Check, GroupReport, HopClass, HopDetail, PathReport, Report, thousands,
@@ -137,7 +138,9 @@ impl Report {
                                         caller: names::caller(sc, h.caller),
                                         service: sc.services[h.service].name.clone(),
                                         route: names::route(h.served).as_str().into(),
-                                        reason: h.reason.map_or("unknown", |r| r.as_str()).into(),
+                                        reason: h.why().map_or("unknown", HopReason::as_str).into(),
+                                        waypoint: names::waypoint(sc, h.decided_at)
+                                            .map(str::to_owned),
                                         served_by: names::served(sc, h.service, h.served),
                                         parent: h.parent,
                                         class,
@@ -167,6 +170,13 @@ impl Report {
                 "forks a sandbox's requests should have reached but did not",
             ),
         ];
+        if sc.mesh == Mesh::Ambient {
+            checks.push(check(
+                "unreachable-forks",
+                &agg.unreachable_forks,
+                "forks no request can reach: their service has no waypoint",
+            ));
+        }
         if let Some(reference) = &replayed.reference {
             checks.push(check(
                 "differential",
@@ -229,6 +239,7 @@ impl Report {
             file: sc.file.display().to_string(),
             description: sc.description.clone(),
             wasm: replayed.backend.clone(),
+            mesh: sc.mesh.as_str(),
             requests: agg.requests,
             hops: agg.hops,
             threads: replayed.threads,

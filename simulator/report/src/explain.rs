@@ -1,17 +1,19 @@
 //! `laneway explain`: the story of one request, hop by hop, drawn from the
 //! recorded tree, so each hop sits exactly under the hop that made it.
 //!
-//! For each hop: the headers the caller's sidecar saw, the filter's
-//! decision and reason (and the reference's, when they differ), who served
-//! it and what it propagated; a failed hop says why it failed. Then the
-//! status and the checks the request broke.
+//! For each hop: the headers the caller sent, where the call was decided
+//! (the caller's sidecar; in an ambient mesh the callee's waypoint, named,
+//! or no filter at all), the filter's decision and reason (and the
+//! reference's, when they differ), who served it and what it propagated;
+//! a failed hop says why it failed. Then the status and the checks the
+//! request broke.
 
 use crate::printable::line;
 
-use laneway_replay::trace::{Hop, HopId, Served, Trace};
+use laneway_replay::trace::{DecidedAt, Hop, HopId, Served, Trace};
 use laneway_replay::{Explained, names};
-use laneway_scenario::Scenario;
-use laneway_scenario::spec::Propagation;
+use laneway_scenario::spec::{Mesh, Propagation};
+use laneway_scenario::{HopReason, Scenario};
 
 /// One hop of the story.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,11 +22,13 @@ pub struct Step {
     pub depth: usize,
     /// `caller → service`.
     pub edge: String,
-    /// The request headers the caller's sidecar saw.
+    /// The request headers the caller sent, which the filter saw.
     pub sent: Vec<(String, String)>,
+    /// Where the call was decided.
+    pub decided_at: Decider,
     /// `fork`, `baseline`, `reject`, or `failed`.
     pub route: String,
-    /// The reason (`fork`, `no_key`, ...), or `unknown`.
+    /// The reason (`fork`, `no_key`, ..., `no_waypoint`), or `unknown`.
     pub reason: String,
     /// The `:authority` sent upstream.
     pub authority: String,
@@ -41,6 +45,17 @@ pub struct Step {
     pub failure: Option<String>,
 }
 
+/// Which filter decided a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decider {
+    /// The caller's outbound sidecar.
+    Sidecar,
+    /// This waypoint, the callee's (ambient mesh).
+    Waypoint(String),
+    /// None: the callee has no waypoint (ambient mesh).
+    Nowhere,
+}
+
 /// One request's story.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Explanation {
@@ -48,6 +63,8 @@ pub struct Explanation {
     pub request: String,
     /// The traffic group's kind.
     pub kind: String,
+    /// Sidecar or ambient.
+    pub mesh: Mesh,
     /// The key, if any.
     pub key: Option<String>,
     /// Every hop, in call order.
@@ -97,7 +114,7 @@ fn step(sc: &Scenario, e: &Explained, trace: &Trace, id: HopId, hop: &Hop) -> St
     let decision = |trace: &Trace, hop: &Hop| {
         (
             names::route(hop.served).as_str().to_owned(),
-            hop.reason.map_or("unknown", |r| r.as_str()).to_owned(),
+            hop.why().map_or("unknown", HopReason::as_str).to_owned(),
             String::from_utf8_lossy(trace.authority_out(sc, hop)).into_owned(),
         )
     };
@@ -109,10 +126,16 @@ fn step(sc: &Scenario, e: &Explained, trace: &Trace, id: HopId, hop: &Hop) -> St
         };
         (theirs != (route.clone(), reason.clone(), authority.clone())).then_some(theirs)
     });
+    let decided_at = match (hop.decided_at, names::waypoint(sc, hop.decided_at)) {
+        (DecidedAt::Nowhere, _) => Decider::Nowhere,
+        (_, Some(w)) => Decider::Waypoint(w.to_owned()),
+        (_, None) => Decider::Sidecar,
+    };
     Step {
         depth: trace.depth(id),
         edge: names::edge(sc, hop.caller, hop.service),
         sent,
+        decided_at,
         route,
         reason,
         authority,
@@ -148,6 +171,7 @@ pub fn explanation(sc: &Scenario, e: &Explained) -> Explanation {
     Explanation {
         request: format!("{}#{}", t.name, e.index - t.first),
         kind: t.kind.as_str().to_owned(),
+        mesh: sc.mesh,
         key: t.key.clone(),
         steps,
         status: trace.status(),
@@ -167,6 +191,14 @@ pub fn text(e: &Explanation) -> String {
         &mut s,
         format_args!("request {} ({}{key})", e.request, e.kind),
     );
+    if e.mesh == Mesh::Ambient {
+        line(
+            &mut s,
+            format_args!(
+                "  mesh ambient: each call is decided at the waypoint of the service it calls"
+            ),
+        );
+    }
     for (i, h) in e.steps.iter().enumerate() {
         let pad = "  ".repeat(h.depth + 1);
         line(&mut s, format_args!("{pad}{}. {}", i + 1, h.edge));
@@ -189,13 +221,27 @@ pub fn text(e: &Explanation) -> String {
             Some(why) => {
                 line(&mut s, format_args!("{pad}   decision  failed: {why}"));
             }
+            None if h.decided_at == Decider::Nowhere => {
+                line(
+                    &mut s,
+                    format_args!(
+                        "{pad}   decision  none: the service has no waypoint, so no filter saw \
+                         the call; {} ({})",
+                        h.route, h.reason
+                    ),
+                );
+            }
             None => {
                 line(
                     &mut s,
                     format_args!(
-                        "{pad}   decision  {} ({}){}",
+                        "{pad}   decision  {} ({}){}{}",
                         h.route,
                         h.reason,
+                        match &h.decided_at {
+                            Decider::Waypoint(w) => format!(" at waypoint {w}"),
+                            Decider::Sidecar | Decider::Nowhere => String::new(),
+                        },
                         if h.route == "fork" {
                             format!(": :authority → {}", h.authority)
                         } else {
@@ -230,4 +276,66 @@ pub fn text(e: &Explanation) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use laneway_replay::NativeFactory;
+
+    use super::*;
+
+    fn story(file: &str, request: &str) -> Explanation {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/scenarios")
+            .join(file);
+        let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let e = laneway_replay::explain(&sc, &NativeFactory, None, request)
+            .unwrap_or_else(|e| panic!("{e}"));
+        explanation(&sc, &e)
+    }
+
+    /// Ambient mode: the story says the mesh, the waypoint of each hop
+    /// decided at one, and that the hop to a service without a waypoint
+    /// met no filter.
+    #[test]
+    fn ambient_decisions_are_told_at_the_waypoint() {
+        let e = story("ambient.yaml", "location-sandbox#3");
+        let at: Vec<&Decider> = e.steps.iter().map(|s| &s.decided_at).collect();
+        let shared = Decider::Waypoint("waypoint".into());
+        assert_eq!(
+            at,
+            [
+                &shared,
+                &shared,
+                &Decider::Waypoint("location-waypoint".into()),
+                &shared,
+                &Decider::Nowhere
+            ]
+        );
+        let t = text(&e);
+        assert!(
+            t.contains(
+                "\n  mesh ambient: each call is decided at the waypoint of the service it calls\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "decision  fork (fork) at waypoint location-waypoint: :authority → location-qwblp48fpmb30:8084\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "decision  none: the service has no waypoint, so no filter saw the call; baseline (no_waypoint)\n"
+            ),
+            "{t}"
+        );
+        // A sidecar mesh's story is as it was: no mesh line, no waypoint.
+        let t = text(&story("hotrod.yaml", "tagged"));
+        assert!(!t.contains("mesh") && !t.contains("waypoint"), "{t}");
+        assert!(t.contains("decision  fork (fork): :authority → "), "{t}");
+    }
 }

@@ -489,9 +489,14 @@ fn tree(out: &mut String, all: &[HopDetail]) -> fmt::Result {
         let note = cut(&note, LABEL_CHARS);
         width = width.max(x(i) + box_w + 10 + text_width(note.chars().count()));
         let violation = h.violation.map(|v| format!(": {v}")).unwrap_or_default();
+        let at = h
+            .waypoint
+            .as_deref()
+            .map(|w| format!(", at waypoint {}", Esc(w)))
+            .unwrap_or_default();
         writeln!(
             body,
-            "<g class=\"hop {}\"><title>{} → {}\nroute {}, reason {}\nserved by {}\n{}{violation}</title>\
+            "<g class=\"hop {}\"><title>{} → {}\nroute {}, reason {}{at}\nserved by {}\n{}{violation}</title>\
              <rect x=\"{}\" y=\"{}\" width=\"{box_w}\" height=\"{BOX_H}\" rx=\"4\"/>\
              <text x=\"{}\" y=\"{}\">{}</text><text class=\"note\" x=\"{}\" y=\"{}\">{}</text></g>",
             h.class.as_str(),

@@ -119,6 +119,7 @@ mod tests {
             file: "f.yaml".into(),
             description: String::new(),
             wasm: "m.wasm".into(),
+            mesh: "sidecar",
             requests: 1,
             hops: 1,
             threads: 1,

@@ -43,6 +43,8 @@ pub struct Report {
     pub description: String,
     /// The filter module.
     pub wasm: String,
+    /// `sidecar` or `ambient`: where calls are decided.
+    pub mesh: &'static str,
     /// Requests replayed.
     pub requests: u64,
     /// Hops decided.
@@ -106,8 +108,13 @@ pub struct HopDetail {
     pub service: String,
     /// `fork`, `baseline`, `reject` or `failed`.
     pub route: String,
-    /// The filter's reason.
+    /// The filter's reason, `no_waypoint` when no filter saw the call, or
+    /// `unknown`.
     pub reason: String,
+    /// The waypoint that decided the hop (ambient mesh); absent when the
+    /// caller's sidecar did, or no filter did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waypoint: Option<String>,
     /// What served it.
     pub served_by: String,
     /// The hop that made this call (its position in `hops`); `None` for
@@ -154,7 +161,8 @@ impl HopClass {
 /// A check.
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
-    /// `leak`, `cross-talk`, `miss`, `differential`, `failed-hops`, `expectations`.
+    /// `leak`, `cross-talk`, `miss`, `unreachable-forks` (ambient mesh
+    /// only), `differential`, `failed-hops`, `expectations`.
     pub name: String,
     /// Whether it holds.
     pub passed: bool,

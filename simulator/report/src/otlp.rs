@@ -22,7 +22,9 @@
 //!   (`GROUP#N`), `laneway.traffic` (the traffic group), `laneway.caller`
 //!   (the calling service, or `ingress`), `laneway.route` (`fork`,
 //!   `baseline`, `reject`, `failed`), `laneway.reason` (the core's reason,
-//!   `no_fork`, or `unknown`), `laneway.served_by` (`location@baseline`,
+//!   `no_fork`, `no_waypoint` when no filter saw the call, or `unknown`),
+//!   `laneway.waypoint` when a waypoint decided the hop (ambient mesh),
+//!   `laneway.served_by` (`location@baseline`,
 //!   `location@fork(K)`, `location@rejected`, `location@unavailable`,
 //!   `location@failed`); `k8s.deployment.name` when a workload served the
 //!   hop (`location` for the baseline, `location-K` for K's fork);
@@ -49,7 +51,7 @@ use std::borrow::Cow;
 
 use laneway_replay::names;
 use laneway_replay::trace::{Context, Hop, HopId, Served, Trace};
-use laneway_scenario::{Scenario, Traffic};
+use laneway_scenario::{HopReason, Scenario, Traffic};
 use serde::Serialize;
 
 /// 2026-01-01T00:00:00Z, in nanoseconds since the Unix epoch: request 0
@@ -236,13 +238,16 @@ fn span<'a>(
         text("laneway.route", names::route(hop.served).as_str()),
         text(
             "laneway.reason",
-            hop.reason.map_or("unknown", |r| r.as_str()),
+            hop.why().map_or("unknown", HopReason::as_str),
         ),
         text(
             "laneway.served_by",
             names::served(sc, hop.service, hop.served),
         ),
     ];
+    if let Some(w) = names::waypoint(sc, hop.decided_at) {
+        attributes.push(text("laneway.waypoint", w));
+    }
     if let Served::By(w) = hop.served {
         attributes.push(text("k8s.deployment.name", names::deployment(sc, w)));
     }

@@ -1,5 +1,10 @@
 //! The text report, for people: the traffic and its distinct paths, the
 //! checks with their first examples, each sandbox's blast radius, notes.
+//! An ambient mesh says so under the filter line, and each hop decided at
+//! a waypoint names it (`at waypoint W`); a sidecar mesh's report has
+//! neither.
+
+use laneway_scenario::spec::Mesh;
 
 use crate::printable::line;
 
@@ -32,6 +37,16 @@ pub fn text(r: &Report, o: TextOptions) -> String {
             thousands(r.hops)
         ),
     );
+    if r.mesh == Mesh::Ambient.as_str() {
+        line(
+            &mut s,
+            format_args!(
+                "  mesh {}: each call is decided at the waypoint of the service it calls; \
+                 a service without one gets no decision (no_waypoint)",
+                r.mesh
+            ),
+        );
+    }
     s.push('\n');
     line(&mut s, format_args!("traffic"));
     for g in &r.groups {
@@ -74,10 +89,15 @@ pub fn text(r: &Report, o: TextOptions) -> String {
             );
             if o.details {
                 for h in &p.hops {
+                    let at = h
+                        .waypoint
+                        .as_deref()
+                        .map(|w| format!(" at waypoint {w}"))
+                        .unwrap_or_default();
                     line(
                         &mut s,
                         format_args!(
-                            "               {} → {}: {} ({}) → {}",
+                            "               {} → {}: {} ({}){at} → {}",
                             h.caller, h.service, h.route, h.reason, h.served_by
                         ),
                     );
@@ -87,6 +107,8 @@ pub fn text(r: &Report, o: TextOptions) -> String {
     }
     s.push('\n');
     line(&mut s, format_args!("checks"));
+    // Names padded to 13, or to the longest name when one is longer.
+    let width = r.checks.iter().map(|c| c.name.len()).fold(13, usize::max);
     for c in &r.checks {
         if o.only_failures && c.passed {
             continue;
@@ -94,7 +116,7 @@ pub fn text(r: &Report, o: TextOptions) -> String {
         line(
             &mut s,
             format_args!(
-                "  {}  {:<13} {:>8}  {}",
+                "  {}  {:<width$} {:>8}  {}",
                 if c.passed { "PASS" } else { "FAIL" },
                 c.name,
                 thousands(c.count),

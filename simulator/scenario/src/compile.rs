@@ -15,16 +15,18 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use laneway_core::Config;
 use laneway_core::config::{Fork, Sandbox, UnknownKeyPolicy, cut};
-use laneway_core::{Config, Reason};
 
-use crate::expect::{CallerMatch, Cause, Expectations, ExpectedServed, HopExpectation, HopRoute};
+use crate::expect::{
+    CallerMatch, Cause, Expectations, ExpectedServed, HopExpectation, HopReason, HopRoute,
+};
 use crate::input::{MAX_CONFIG_BYTES, read_regular_file};
-use crate::spec::{self, CallSpec, Kind, PluginSpec, ScenarioSpec, UnknownKeySpec};
+use crate::spec::{self, CallSpec, Kind, Mesh, PluginSpec, ScenarioSpec, UnknownKeySpec};
 use crate::workload::{Place, WorkloadName};
 use crate::{
     Call, CallId, Chain, Fault, ForkModel, Headers, SandboxId, SandboxModel, Scenario,
-    ScenarioError, ScenarioErrors, Service, ServiceId, Traffic, Workload,
+    ScenarioError, ScenarioErrors, Service, ServiceId, Traffic, WaypointId, Workload,
 };
 
 /// Calls may nest at most this deep (a chain's entry is depth 1). Deeper
@@ -126,6 +128,30 @@ impl Compiler<'_> {
     }
 }
 
+/// Why `name` cannot name a waypoint, if it cannot. A waypoint is a
+/// Kubernetes Gateway, deployed as a Service of that name: an RFC 1035
+/// label.
+fn waypoint_problem(name: &str) -> Option<String> {
+    let ok = (1..=63).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    (!ok).then(|| {
+        format!(
+            "{} cannot name a waypoint: a waypoint is a Kubernetes Gateway, deployed as a \
+             Service of its name, so 1 to 63 lowercase letters, digits or '-', starting with a \
+             letter and not ending with '-'",
+            cut(name)
+        )
+    })
+}
+
+/// Why a scenario with sidecars cannot say `no_waypoint`.
+const NO_WAYPOINT_IN_SIDECAR: &str = "no_waypoint happens only with mesh: ambient, to a call \
+     whose service has no waypoint; with sidecars every call is decided in the caller's sidecar";
+
 /// A JSON pointer segment for a name (RFC 6901: `~` is `~0`, `/` is `~1`).
 fn segment(name: &str) -> String {
     name.replace('~', "~0").replace('/', "~1")
@@ -177,8 +203,12 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         c.error("/name", "the scenario needs a name");
     }
 
-    // Services.
+    // Services, and the waypoints they name.
     let mut services = Vec::new();
+    let mut waypoints: Vec<String> = Vec::new();
+    let mut waypoint_ids: HashMap<&str, WaypointId> = HashMap::new();
+    // Where each waypoint is first named.
+    let mut waypoint_at: Vec<String> = Vec::new();
     for (name, s) in &spec.services {
         let at = format!("/services/{}", segment(name));
         if name.is_empty()
@@ -203,16 +233,54 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         if s.port == 0 {
             c.error(format!("{at}/port"), "the port must be 1 to 65535, found 0");
         }
+        let waypoint = match (s.waypoint.as_deref(), spec.mesh) {
+            (None, _) => None,
+            (Some(_), Mesh::Sidecar) => {
+                c.error(
+                    format!("{at}/waypoint"),
+                    "a waypoint needs mesh: ambient; with sidecars (the default mesh) every \
+                     call is decided in the caller's outbound sidecar, and no waypoint is on its \
+                     path",
+                );
+                None
+            }
+            (Some(w), Mesh::Ambient) => {
+                if let Some(reason) = waypoint_problem(w) {
+                    c.error(format!("{at}/waypoint"), reason);
+                }
+                let id = *waypoint_ids.entry(w).or_insert_with(|| {
+                    waypoints.push(w.to_owned());
+                    waypoint_at.push(format!("{at}/waypoint"));
+                    waypoints.len() - 1
+                });
+                Some(id)
+            }
+        };
         services.push(Service {
             name: name.clone(),
             authority: format!("{host}:{}", s.port),
             host,
             port: s.port,
             propagates: s.propagates,
+            waypoint,
         });
     }
     if services.is_empty() {
         c.error("/services", "declare at least one service");
+    }
+    // A waypoint is a Service of its namespace: it cannot share a name
+    // with one of the scenario's services.
+    for (w, at) in waypoints.iter().zip(&waypoint_at) {
+        if spec.services.contains_key(w) {
+            c.error(
+                at.clone(),
+                format!(
+                    "waypoint {} has the name of service {0}: both would be Kubernetes Services \
+                     of one namespace; name the waypoint otherwise",
+                    cut(w)
+                ),
+            );
+        }
     }
     let mut names = Names {
         services: services
@@ -480,7 +548,7 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             &names,
             &format!("{at}/expect"),
             &t.expect.clone().unwrap_or_default(),
-            &services,
+            spec.mesh,
         );
         let per_request = bounds.get(chains[chain].entry).copied().unwrap_or(0);
         if per_request > MAX_HOPS_PER_REQUEST {
@@ -626,7 +694,8 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
     inputs.append(&mut c.read);
     c.finish()?;
     Ok(Scenario::assemble(
-        file, spec, services, sandboxes, calls, chains, traffic, faults, config, first, inputs,
+        file, spec, waypoints, services, sandboxes, calls, chains, traffic, faults, config, first,
+        inputs,
     ))
 }
 
@@ -833,7 +902,7 @@ fn resolve_expect(
     names: &Names,
     at: &str,
     e: &spec::Expect,
-    _services: &[Service],
+    mesh: Mesh,
 ) -> Expectations {
     let mut out = Expectations {
         status: e.status,
@@ -899,16 +968,20 @@ fn resolve_expect(
             found
         });
         let reason = h.reason.as_deref().and_then(|r| {
-            let found = Reason::from_name(r.as_bytes());
-            if found.is_none() {
-                c.error(
+            let found = HopReason::from_name(r);
+            match found {
+                None => c.error(
                     format!("{here}/reason"),
                     format!(
                         "unknown reason {}; expected one of {}",
                         cut(r),
-                        vocabulary(Reason::ALL.iter().map(|r| r.as_str()))
+                        vocabulary(HopReason::names())
                     ),
-                );
+                ),
+                Some(HopReason::NoWaypoint) if mesh == Mesh::Sidecar => {
+                    c.error(format!("{here}/reason"), NO_WAYPOINT_IN_SIDECAR);
+                }
+                Some(_) => {}
             }
             found
         });
@@ -944,15 +1017,19 @@ fn resolve_expect(
                 );
             }
             let cause = Cause::from_name(&m.cause);
-            if cause.is_none() {
-                c.error(
+            match cause {
+                None => c.error(
                     format!("{at}/misses/{i}/cause"),
                     format!(
                         "unknown cause {}; expected one of {}",
                         cut(&m.cause),
                         vocabulary(Cause::ALL.iter().map(|c| c.as_str()))
                     ),
-                );
+                ),
+                Some(Cause::NoWaypoint) if mesh == Mesh::Sidecar => {
+                    c.error(format!("{at}/misses/{i}/cause"), NO_WAYPOINT_IN_SIDECAR);
+                }
+                Some(_) => {}
             }
             if let (Some(s), Some(cause)) = (s, cause) {
                 resolved.push((s, cause));
@@ -967,6 +1044,9 @@ fn resolve_expect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DecidedAt;
+
+    const SMALL: &str = "name: c\nservices: {a: {}}\nchains: [{name: x, call: a}]\ntraffic: [{name: t, chain: x}]\n";
 
     fn compiled(yaml: &str) -> Result<Scenario, ScenarioErrors> {
         let spec = spec::parse(Path::new("t.yaml"), yaml.as_bytes()).expect("parses");
@@ -1070,6 +1150,132 @@ traffic:
         assert!(
             e.contains("can make 1111111 calls; the limit is 100000"),
             "{e}"
+        );
+    }
+
+    fn errors(yaml: &str) -> Vec<String> {
+        compiled(yaml)
+            .expect_err("refused")
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Ambient mode: services name waypoints, several may share one, and
+    /// each call is decided at its service's waypoint, or nowhere.
+    #[test]
+    fn ambient_services_are_decided_at_their_waypoint_or_nowhere() {
+        let s = compiled(
+            "name: c\nmesh: ambient\nservices: {a: {waypoint: w1}, b: {waypoint: w2}, c: {waypoint: w1}, d: {}}
+chains: [{name: x, call: a, then: [{call: b}, {call: c}, {call: d}]}]
+traffic:
+  - name: t
+    chain: x
+    expect:
+      hops: {d: {route: baseline, reason: no_waypoint}, a: {reason: no_key}}
+      misses: [{service: d, cause: no_waypoint}]\n",
+        )
+        .unwrap();
+        assert_eq!(s.mesh, Mesh::Ambient);
+        assert_eq!(s.waypoints, ["w1", "w2"]);
+        let at: Vec<DecidedAt> = (0..4).map(|i| s.decided_at(i)).collect();
+        assert_eq!(
+            at,
+            [
+                DecidedAt::Waypoint(0),
+                DecidedAt::Waypoint(1),
+                DecidedAt::Waypoint(0),
+                DecidedAt::Nowhere
+            ]
+        );
+        let reasons: Vec<Option<HopReason>> =
+            s.traffic[0].expect.hops.iter().map(|h| h.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                Some(HopReason::Filter(laneway_core::Reason::NoKey)),
+                Some(HopReason::NoWaypoint)
+            ]
+        );
+        assert_eq!(
+            s.traffic[0].expect.misses,
+            Some(vec![(3, Cause::NoWaypoint)])
+        );
+        // Sidecar, the default: every call in the caller's sidecar.
+        let s = compiled(SMALL).unwrap();
+        assert_eq!(
+            (s.mesh, s.decided_at(0)),
+            (Mesh::Sidecar, DecidedAt::Sidecar)
+        );
+    }
+
+    #[test]
+    fn a_waypoint_needs_an_ambient_mesh() {
+        let yaml = "name: c\nservices: {a: {waypoint: w}}\nchains: [{name: x, call: a}]\ntraffic: [{name: t, chain: x}]\n";
+        let e = only_error(yaml);
+        assert!(
+            e.starts_with(
+                "t.yaml#/services/a/waypoint: a waypoint needs mesh: ambient; with sidecars"
+            ),
+            "{e}"
+        );
+        let explicit = yaml.replace("name: c\n", "name: c\nmesh: sidecar\n");
+        assert_eq!(only_error(&explicit), e);
+    }
+
+    #[test]
+    fn no_waypoint_is_refused_in_a_sidecar_mesh() {
+        let yaml = "name: c\nservices: {a: {}}\nchains: [{name: x, call: a}]
+traffic:
+  - name: t
+    chain: x
+    kind: tagged
+    key: k
+    expect:
+      hops: {a: {reason: no_waypoint}}
+      misses: [{service: a, cause: no_waypoint}]\n";
+        let e = errors(yaml);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("t.yaml#/traffic/0/expect/hops/a/reason: no_waypoint happens only with mesh: ambient"),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].starts_with("t.yaml#/traffic/0/expect/misses/0/cause: no_waypoint happens only"),
+            "{}",
+            e[1]
+        );
+        assert!(compiled(&yaml.replace("name: c\n", "name: c\nmesh: ambient\n")).is_ok());
+    }
+
+    #[test]
+    fn waypoint_names_are_kubernetes_names_of_their_own() {
+        for bad in ["Waypoint", "-w", "w-", "1w", "w.x", "w@x", "\"\""] {
+            let yaml = format!(
+                "name: c\nmesh: ambient\nservices: {{a: {{waypoint: {bad}}}}}\nchains: [{{name: x, call: a}}]\ntraffic: [{{name: t, chain: x}}]\n"
+            );
+            let e = only_error(&yaml);
+            assert!(
+                e.starts_with("t.yaml#/services/a/waypoint: ")
+                    && e.contains("cannot name a waypoint"),
+                "{bad}: {e}"
+            );
+        }
+        let long = "w".repeat(64);
+        let yaml = format!(
+            "name: c\nmesh: ambient\nservices: {{a: {{waypoint: {long}}}}}\nchains: [{{name: x, call: a}}]\ntraffic: [{{name: t, chain: x}}]\n"
+        );
+        assert!(only_error(&yaml).contains("cannot name a waypoint"));
+        // A waypoint is a Service of the namespace: not one of the
+        // scenario's services, named once, where it is first named.
+        let clash = "name: c\nmesh: ambient\nservices: {a: {waypoint: b}, b: {waypoint: b}, c: {waypoint: w9}}
+chains: [{name: x, call: a}]\ntraffic: [{name: t, chain: x}]\n";
+        assert_eq!(
+            only_error(clash),
+            "t.yaml#/services/a/waypoint: waypoint \"b\" has the name of service \"b\": both would \
+             be Kubernetes Services of one namespace; name the waypoint otherwise"
         );
     }
 

@@ -3,15 +3,20 @@
 //! A scenario's traffic group may expect, sparsely: the path of workloads,
 //! the status, per hop a route, a reason and who served it, and exactly
 //! which forks it misses and why. [`compile`](crate::compile) resolves the
-//! names written in the file ([`Cause`], [`HopRoute`], `Reason`, workload
-//! names) to these types once, and refuses a name it does not know, so the
-//! replay compares ids and enums, never strings.
+//! names written in the file ([`Cause`], [`HopRoute`], [`HopReason`],
+//! workload names) to these types once, and refuses a name it does not
+//! know, so the replay compares ids and enums, never strings.
+//!
+//! A hop's reason is the filter's [`Reason`], or `no_waypoint` for a call
+//! that no filter decided (an ambient mesh, a service without a waypoint):
+//! [`HopReason`] keeps the two apart, so the core's `Reason` stays the
+//! filter's own vocabulary.
 
 use std::fmt;
 
 use laneway_core::Reason;
 
-use crate::{ServiceId, Workload};
+use crate::{DecidedAt, ServiceId, Workload};
 
 /// Why a request of sandbox K did not reach K's fork of a service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,11 +39,14 @@ pub enum Cause {
     NoKey,
     /// Routed to another fork.
     OtherFork,
+    /// No filter saw the call: in an ambient mesh, the service has no
+    /// waypoint.
+    NoWaypoint,
 }
 
 impl Cause {
     /// Every cause.
-    pub const ALL: [Cause; 9] = [
+    pub const ALL: [Cause; 10] = [
         Cause::ContextDropped,
         Cause::Malformed,
         Cause::Conflict,
@@ -48,6 +56,7 @@ impl Cause {
         Cause::Failed,
         Cause::NoKey,
         Cause::OtherFork,
+        Cause::NoWaypoint,
     ];
 
     /// The snake_case name used in scenario files and reports.
@@ -62,6 +71,7 @@ impl Cause {
             Cause::Failed => "failed",
             Cause::NoKey => "no_key",
             Cause::OtherFork => "other_fork",
+            Cause::NoWaypoint => "no_waypoint",
         }
     }
 
@@ -122,6 +132,58 @@ impl fmt::Display for HopRoute {
     }
 }
 
+/// Why a hop went where it went, as expectations and reports name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HopReason {
+    /// The filter decided, for this reason.
+    Filter(Reason),
+    /// No filter saw the call (`no_waypoint`): in an ambient mesh, the
+    /// service called has no waypoint, so the call reached its baseline
+    /// as sent.
+    NoWaypoint,
+}
+
+impl HopReason {
+    /// The reason of a hop decided at `at` whose filter gave `reason`
+    /// (`None`: the filter failed or its record could not be read).
+    pub fn of(at: DecidedAt, reason: Option<Reason>) -> Option<HopReason> {
+        match at {
+            DecidedAt::Nowhere => Some(HopReason::NoWaypoint),
+            DecidedAt::Sidecar | DecidedAt::Waypoint(_) => reason.map(HopReason::Filter),
+        }
+    }
+
+    /// The filter's reason (`fork`, `no_key`, ...) or `no_waypoint`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HopReason::Filter(r) => r.as_str(),
+            HopReason::NoWaypoint => "no_waypoint",
+        }
+    }
+
+    /// The reason named `name`.
+    pub fn from_name(name: &str) -> Option<HopReason> {
+        match name {
+            "no_waypoint" => Some(HopReason::NoWaypoint),
+            _ => Reason::from_name(name.as_bytes()).map(HopReason::Filter),
+        }
+    }
+
+    /// Every name, the filter's first.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Reason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .chain(["no_waypoint"])
+    }
+}
+
+impl fmt::Display for HopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What served a hop, as an expectation names it (a rejected hop's status
 /// and an unavailable fork's identity are not part of the name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -159,7 +221,7 @@ pub struct HopExpectation {
     /// The expected route.
     pub route: Option<HopRoute>,
     /// The expected reason.
-    pub reason: Option<Reason>,
+    pub reason: Option<HopReason>,
     /// Who should have served it: a service and how.
     pub served_by: Option<(ServiceId, ExpectedServed)>,
 }

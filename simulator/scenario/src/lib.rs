@@ -11,7 +11,9 @@
 //! the file and a JSON pointer (`/traffic/2/chain`) with the reason.
 //!
 //! The model knows nothing of wasm or Envoy: it says what exists (services,
-//! chains, sandboxes and their forks), what each workload calls and
+//! chains, sandboxes and their forks), where each call is decided
+//! ([`Scenario::decided_at`]: the caller's sidecar, or in an ambient mesh
+//! the callee's waypoint, or nowhere), what each workload calls and
 //! propagates, which faults hold, and what was expected. Workload names
 //! (`location@fork(K)`) are one type, [`WorkloadName`].
 //!
@@ -27,12 +29,12 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use spec::{Kind, Propagation};
+use spec::{Kind, Mesh, Propagation};
 
 pub use compile::{
     MAX_CALL_DEPTH, MAX_ERRORS, MAX_HOPS_PER_REQUEST, compile, derive_config, headers_for,
 };
-pub use expect::{Cause, Expectations, HopRoute};
+pub use expect::{Cause, Expectations, HopReason, HopRoute};
 pub use workload::{Place, WorkloadName};
 
 /// A scenario error: where and why.
@@ -84,6 +86,21 @@ pub type ServiceId = usize;
 pub type SandboxId = usize;
 /// Index of a call node in [`Scenario::calls`].
 pub type CallId = usize;
+/// Index of a waypoint in [`Scenario::waypoints`].
+pub type WaypointId = usize;
+
+/// Where a call is decided: which filter instance sees it, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DecidedAt {
+    /// The caller's outbound sidecar (sidecar mesh; the ingress gateway
+    /// for the entry call).
+    Sidecar,
+    /// The waypoint of the service called (ambient mesh).
+    Waypoint(WaypointId),
+    /// No filter: in an ambient mesh, the service called has no waypoint,
+    /// so the call reaches its baseline as sent (reason `no_waypoint`).
+    Nowhere,
+}
 
 /// Which workload serves a service: its baseline, or a sandbox's fork.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,6 +124,8 @@ pub struct Service {
     pub propagates: Propagation,
     /// `host:port`, precomputed.
     pub authority: String,
+    /// The waypoint that decides calls to it (ambient mesh only).
+    pub waypoint: Option<WaypointId>,
 }
 
 /// A deployed fork.
@@ -221,6 +240,11 @@ pub struct Scenario {
     pub name: String,
     /// Its description.
     pub description: String,
+    /// Sidecar or ambient: where calls are decided.
+    pub mesh: Mesh,
+    /// The waypoints services name (ambient mesh), by id, in the order
+    /// services first name them.
+    pub waypoints: Vec<String>,
     /// Services, by id.
     pub services: Vec<Service>,
     /// Sandboxes, by id.
@@ -285,6 +309,7 @@ impl Scenario {
     pub(crate) fn assemble(
         file: &Path,
         spec: &spec::ScenarioSpec,
+        waypoints: Vec<String>,
         services: Vec<Service>,
         sandboxes: Vec<SandboxModel>,
         calls: Vec<Call>,
@@ -324,6 +349,8 @@ impl Scenario {
             file: file.to_path_buf(),
             name: spec.name.clone(),
             description: spec.description.clone(),
+            mesh: spec.mesh,
+            waypoints,
             services,
             sandboxes,
             calls,
@@ -355,6 +382,18 @@ impl Scenario {
             Workload::Fork(s, b) => {
                 WorkloadName::fork(&self.services[s].name, &self.sandboxes[b].key)
             }
+        }
+    }
+
+    /// Where a call to `service` is decided: in a sidecar mesh the
+    /// caller's sidecar; in an ambient mesh the service's waypoint, or
+    /// nowhere when it has none.
+    pub fn decided_at(&self, service: ServiceId) -> DecidedAt {
+        match self.mesh {
+            Mesh::Sidecar => DecidedAt::Sidecar,
+            Mesh::Ambient => self.services[service]
+                .waypoint
+                .map_or(DecidedAt::Nowhere, DecidedAt::Waypoint),
         }
     }
 

@@ -41,6 +41,10 @@ pub struct ScenarioSpec {
     /// What it shows.
     #[serde(default, deserialize_with = "text")]
     pub description: String,
+    /// Where calls are decided: the caller's sidecar, or the callee's
+    /// waypoint.
+    #[serde(default)]
+    pub mesh: Mesh,
     /// Services by name.
     #[serde(deserialize_with = "unique_map")]
     pub services: BTreeMap<String, ServiceSpec>,
@@ -72,10 +76,37 @@ pub struct ServiceSpec {
     /// What the baseline propagates downstream.
     #[serde(default)]
     pub propagates: Propagation,
+    /// The waypoint proxy that decides the calls to this service (ambient
+    /// mesh only); none: its calls are decided nowhere.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub waypoint: Option<String>,
 }
 
 fn default_port() -> u16 {
     80
+}
+
+/// How the mesh is built, which says where a call is decided.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mesh {
+    /// Istio with sidecars: in the caller's outbound sidecar (the ingress
+    /// gateway for the entry call).
+    #[default]
+    Sidecar,
+    /// Istio ambient mode: at the waypoint of the service called; a
+    /// service without one gets no decision.
+    Ambient,
+}
+
+impl Mesh {
+    /// `sidecar` or `ambient`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mesh::Sidecar => "sidecar",
+            Mesh::Ambient => "ambient",
+        }
+    }
 }
 
 /// Which context headers a workload copies onto the calls it makes.
@@ -302,7 +333,7 @@ pub struct HopExpect {
     /// `fork`, `baseline`, `reject` or `failed`.
     #[serde(default, deserialize_with = "opt_text")]
     pub route: Option<String>,
-    /// The decision reason.
+    /// The decision reason: the filter's, or (ambient mesh) `no_waypoint`.
     #[serde(default, deserialize_with = "opt_text")]
     pub reason: Option<String>,
     /// The workload that served the hop.
@@ -318,8 +349,8 @@ pub struct MissExpect {
     #[serde(deserialize_with = "text")]
     pub service: String,
     /// The cause: `context_dropped`, `malformed`, `conflict`,
-    /// `not_configured`, `rejected`, `unavailable`, `failed`, `no_key` or
-    /// `other_fork`.
+    /// `not_configured`, `rejected`, `unavailable`, `failed`, `no_key`,
+    /// `other_fork` or (ambient mesh) `no_waypoint`.
     #[serde(deserialize_with = "text")]
     pub cause: String,
 }

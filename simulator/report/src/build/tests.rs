@@ -127,3 +127,89 @@ fn expected_misses_and_an_unavailable_fork_are_fallbacks() {
         "location fallback"
     );
 }
+
+fn check_names(r: &Report) -> Vec<&str> {
+    r.checks.iter().map(|c| c.name.as_str()).collect()
+}
+
+/// In ambient mode the hop no filter saw has reason `no_waypoint` and no
+/// waypoint; a hop a waypoint decided names it; unreachable-forks is a
+/// check of ambient scenarios only.
+#[test]
+fn ambient_hops_say_where_they_were_decided() {
+    let r = report("ambient.yaml");
+    assert!(r.passed());
+    assert_eq!(r.mesh, "ambient");
+    assert_eq!(
+        check_names(&r),
+        [
+            "leak",
+            "cross-talk",
+            "miss",
+            "unreachable-forks",
+            "failed-hops",
+            "expectations"
+        ]
+    );
+    let g = r
+        .groups
+        .iter()
+        .find(|g| g.name == "location-sandbox")
+        .unwrap();
+    let at: Vec<(&str, &str, Option<&str>)> = g.paths[0]
+        .hops
+        .iter()
+        .map(|h| (h.service.as_str(), h.reason.as_str(), h.waypoint.as_deref()))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("frontend", "no_fork", Some("waypoint")),
+            ("customer", "no_fork", Some("waypoint")),
+            ("location", "fork", Some("location-waypoint")),
+            ("driver", "no_fork", Some("waypoint")),
+            ("route", "no_waypoint", None),
+        ]
+    );
+    let json = serde_json::to_value(&g.paths[0].hops[4]).unwrap();
+    assert_eq!(json["reason"], "no_waypoint");
+    assert!(json.get("waypoint").is_none());
+    assert_eq!(
+        serde_json::to_value(&g.paths[0].hops[2]).unwrap()["waypoint"],
+        "location-waypoint"
+    );
+    let sidecar = report("hotrod.yaml");
+    assert_eq!(sidecar.mesh, "sidecar");
+    assert!(!check_names(&sidecar).contains(&"unreachable-forks"));
+    assert!(
+        sidecar.groups[0].paths[0]
+            .hops
+            .iter()
+            .all(|h| h.waypoint.is_none())
+    );
+}
+
+#[test]
+fn a_fork_behind_no_waypoint_is_missed_unless_expected() {
+    let r = report("failing/ambient-no-waypoint.yaml");
+    let unreachable = r.checks.iter().find(|c| c.name == "unreachable-forks");
+    assert_eq!(unreachable.map(|c| (c.passed, c.count)), Some((false, 1)));
+    assert_eq!(
+        classes(&r, "tagged"),
+        [
+            "frontend fallback",
+            "customer fallback",
+            "location violation(miss)",
+            "driver fork",
+            "route fallback"
+        ]
+    );
+    assert_eq!(classes(&r, "acknowledged")[2], "location fallback");
+    let junit = crate::junit(std::slice::from_ref(&r));
+    assert!(
+        junit.contains(
+            r#"<testcase classname="ambient-no-waypoint.checks" name="unreachable-forks">"#
+        ),
+        "{junit}"
+    );
+}

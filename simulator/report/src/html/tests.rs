@@ -18,6 +18,7 @@ fn hop(caller: &str, service: &str, parent: Option<u32>, class: HopClass) -> Hop
         }
         .into(),
         reason: "no_fork".into(),
+        waypoint: None,
         served_by: format!("{service}@baseline"),
         parent,
         class,
@@ -53,6 +54,7 @@ fn report(name: &str, groups: Vec<GroupReport>) -> Report {
         file: "s.yaml".into(),
         description: String::new(),
         wasm: "laneway_filter.wasm".into(),
+        mesh: "sidecar",
         requests: 1,
         hops: 1,
         threads: 1,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use laneway_core::{Reason, Route};
-use laneway_replay::trace::{Caller, Context, Hop, Served, Trace};
+use laneway_replay::trace::{Caller, Context, DecidedAt, Hop, Served, Trace};
 use laneway_replay::{NativeFactory, explain};
 use laneway_scenario::{Scenario, Workload};
 use serde_json::Value;
@@ -271,6 +271,7 @@ fn a_hop_that_answers_itself_is_an_error_with_its_status() {
         caller: Caller::Ingress,
         call: 0,
         service: frontend,
+        decided_at: DecidedAt::Sidecar,
         route: Some(Route::Reject),
         reason: Some(Reason::Rejected),
         authority: None,
@@ -283,6 +284,7 @@ fn a_hop_that_answers_itself_is_an_error_with_its_status() {
         caller: Caller::Workload(Workload::Baseline(frontend)),
         call: 1,
         service: customer,
+        decided_at: DecidedAt::Sidecar,
         route: None,
         reason: None,
         authority: None,
@@ -330,4 +332,34 @@ fn an_empty_trace_is_an_empty_request() {
     let sc = scenario("hotrod.yaml");
     let line = export_line(&sc, &Trace::default()).unwrap();
     assert_eq!(line, r#"{"resourceSpans":[]}"#);
+}
+
+/// Ambient mode: a hop a waypoint decided names it; a hop no filter saw
+/// says `no_waypoint` and names none.
+#[test]
+fn ambient_spans_name_the_waypoint() {
+    let sc = scenario("ambient.yaml");
+    let spans = spans_of(&sc, &traced(&sc, "location-sandbox"));
+    let at: Vec<(&str, &str, Option<&str>)> = spans
+        .iter()
+        .map(|f| {
+            (
+                f.service.as_str(),
+                f.attributes["laneway.reason"].as_str(),
+                f.attributes.get("laneway.waypoint").map(String::as_str),
+            )
+        })
+        .collect();
+    assert!(
+        at.contains(&("location", "fork", Some("location-waypoint"))),
+        "{at:?}"
+    );
+    assert!(at.contains(&("route", "no_waypoint", None)), "{at:?}");
+    let hotrod = scenario("hotrod.yaml");
+    let sidecar = spans_of(&hotrod, &traced(&hotrod, "tagged"));
+    assert!(
+        sidecar
+            .iter()
+            .all(|f| !f.attributes.contains_key("laneway.waypoint"))
+    );
 }
