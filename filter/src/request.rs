@@ -55,10 +55,20 @@ pub extern "C" fn proxy_on_response_headers(
     CONTINUE
 }
 
+/// The header the router reads as `tracestate`. The feature
+/// `ignore-tracestate` is a deliberately wrong build for tests: it reads
+/// a header nobody sends, so tracestate-only requests miss their forks,
+/// and every backend must report the same misses.
+const TRACESTATE: &[u8] = if cfg!(feature = "ignore-tracestate") {
+    b"x-laneway-ignored-tracestate"
+} else {
+    b"tracestate"
+};
+
 fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
     let tagged = match has_header(b"baggage") {
         Ok(true) => Ok(true),
-        Ok(false) => has_header(b"tracestate"),
+        Ok(false) => has_header(TRACESTATE),
         Err(e) => Err(e),
     };
     match tagged {
@@ -89,7 +99,7 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
     let verdict = router.decide(Request {
         authority,
         baggage: named(b"baggage"),
-        tracestate: named(b"tracestate"),
+        tracestate: named(TRACESTATE),
     });
     let mut key_buf = [0u8; MAX_KEY_TEXT];
     let key = verdict.key.map(|k| {

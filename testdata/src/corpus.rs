@@ -287,3 +287,23 @@ pub fn trace_files() -> Vec<TraceFile> {
     unique("traces", files.file.iter().map(|f| f.path.as_str()));
     files.file
 }
+
+/// Every scenario that replays: `scenarios/*.yaml` and
+/// `scenarios/failing/*.yaml`, sorted.
+pub fn scenario_files() -> Vec<std::path::PathBuf> {
+    let root = testdata().join("scenarios");
+    let mut all = Vec::new();
+    for dir in [root.clone(), root.join("failing")] {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for e in entries {
+            let p = e
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .path();
+            if p.extension().is_some_and(|x| x == "yaml") {
+                all.push(p);
+            }
+        }
+    }
+    all.sort();
+    all
+}

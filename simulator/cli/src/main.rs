@@ -1,11 +1,12 @@
 //! The `laneway` CLI: replay scenarios through the filter, import traces
 //! as scenarios, explain one request, inspect headers, validate plugin
-//! configurations, and run the filter in a real Envoy. The edge of the program: the only place that
-//! uses `anyhow`, prints, and chooses exit codes. The work is the library
-//! crates': `laneway-scenario`, `laneway-traces`, `laneway-replay`,
-//! `laneway-report`, `laneway-envoy`; [`replay`], [`import`], [`inspect`]
-//! and [`demo`] are thin views
-//! over them, and [`io`] is the one way in and out.
+//! configurations, render deployment manifests, package the filter as an
+//! OCI image, and run the filter in a real Envoy. The edge of the program:
+//! the only place that uses `anyhow`, prints, and chooses exit codes. The
+//! work is the library crates': `laneway-scenario`, `laneway-traces`,
+//! `laneway-replay`, `laneway-report`, `laneway-envoy`, `laneway-deploy`;
+//! [`replay`], [`import`], [`inspect`], [`render`], [`oci`] and [`demo`]
+//! are thin views over them, and [`io`] is the one way in and out.
 //!
 //! Exit codes: 0 = every check holds, 1 = a check failed, 2 = bad input or
 //! usage (every error names the file, the place and the reason), 3 = an
@@ -19,7 +20,9 @@ mod demo;
 mod import;
 mod inspect;
 mod io;
+mod oci;
 mod otlp;
+mod render;
 mod replay;
 
 use clap::{Parser, Subcommand};
@@ -49,10 +52,12 @@ enum Command {
     /// Replay scenarios through laneway_filter.wasm (in wasmtime) and check
     /// routing, fallback and blast radius.
     ///
-    /// Every call is decided in the caller's outbound sidecar by the same
-    /// .wasm Envoy loads, and again by laneway-core (the differential
-    /// check). Global checks: leak, cross-talk, miss. Exit 0 when every
-    /// check holds, 1 when one fails, 2 on bad input.
+    /// Every call is decided where the scenario's mesh decides it (the
+    /// caller's outbound sidecar; in ambient mode the callee's waypoint, or
+    /// no filter for a service without one) by the same .wasm Envoy loads,
+    /// and again by laneway-core (the differential check). Global checks:
+    /// leak, cross-talk, miss; in ambient mode, unreachable-forks. Exit 0
+    /// when every check holds, 1 when one fails, 2 on bad input.
     Replay(replay::Args),
     /// Turn trace files (OTLP, Jaeger or Zipkin JSON) into a scenario, and
     /// report where the traces show a lost routing key or a misrouted call.
@@ -64,7 +69,8 @@ enum Command {
     /// exits 2 with FILE: byte N (field): reason.
     Import(import::Args),
     /// Tell the story of one request of a scenario, hop by hop: the headers
-    /// each sidecar saw, the decision and its reason, who served it.
+    /// each sidecar (or waypoint) saw, the decision and its reason, who
+    /// served it.
     Explain {
         /// The scenario file.
         scenario: PathBuf,
@@ -103,6 +109,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Render the files a cluster applies from a scenario: `render istio`
+    /// writes the Istio manifests (WasmPlugin, TrafficExtension,
+    /// EnvoyFilter, the forks' Deployments and Services).
+    ///
+    /// Without -o the files go to stdout, separated by `---`; with -o DIR
+    /// they are written into DIR. Exit 0, or 2 on a bad scenario or option.
+    Render {
+        #[command(subcommand)]
+        target: render::Target,
+    },
+    /// Write laneway_filter.wasm as an OCI image layout that Istio pulls
+    /// (oci:// URLs), and print the two checksums a WasmPlugin may pin.
+    ///
+    /// The image is the Wasm image spec's compat variant: one tar+gzip
+    /// layer holding plugin.wasm. Push it with `oras copy
+    /// --from-oci-layout DIR:TAG REGISTRY/laneway:TAG` or `skopeo copy
+    /// oci:DIR:TAG docker://REGISTRY/laneway:TAG`.
+    Oci(oci::Args),
     /// Start a real Envoy with the filter and a HotROD-like mesh on loopback,
     /// send tagged and untagged requests, and print where each one went.
     ///
@@ -198,6 +222,8 @@ fn run(command: Command) -> Result<u8, Exit> {
             Ok(0)
         }
         Command::Validate { file, json } => validate(&file, json),
+        Command::Render { target } => render::run(target),
+        Command::Oci(args) => oci::run(args),
         Command::DemoEnvoy { wasm, config } => {
             let text = io::read_text(&config, MAX_CONFIG_BYTES)?;
             load_router(&config)?;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use laneway_replay::{NativeFactory, WasmFactory};
+use laneway_replay::{BackendFactory, NativeFactory, WasmFactory};
 use laneway_report::{TextOptions, thousands};
 use laneway_scenario::Scenario;
 use proxy_wasm_host::{HostOptions, Plugin};
@@ -20,6 +20,19 @@ use crate::otlp;
 
 /// Scenarios bigger than this (in hops) get their estimate printed first.
 const ANNOUNCE_HOPS: u64 = 10_000_000;
+
+/// Where each call is decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// laneway_filter.wasm in wasmtime, in process; laneway-core is the
+    /// reference.
+    Wasm,
+    /// Real Envoy on loopback (the `render envoy` configuration, the
+    /// filter through ECDS, workloads that make the scenario's calls); the
+    /// in-process wasm backend is the reference, so the differential check
+    /// is the agreement of the two.
+    Envoy,
+}
 
 /// The `replay` command's arguments.
 #[derive(clap::Args)]
@@ -66,6 +79,14 @@ pub struct Args {
     /// Show only failing checks and traffic groups with failures.
     #[arg(long)]
     only_failures: bool,
+    /// Where each call is decided: in wasmtime (`wasm`) or in real Envoy
+    /// (`envoy`, compared hop by hop with `wasm`; one request at a time).
+    #[arg(long, value_enum, default_value = "wasm")]
+    backend: BackendArg,
+    /// Replay only the first N requests of each traffic group, and say so
+    /// in the report [default: all; 100 with --backend envoy].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    sample: Option<u64>,
     /// Worker threads, one wasm VM each [default: every core].
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -267,7 +288,23 @@ pub fn run(a: Args) -> Result<u8, Exit> {
         ..HostOptions::default()
     };
     host.limits.memory_bytes = usize::try_from(a.max_memory << 20).unwrap_or(usize::MAX);
-    let primary = WasmFactory::new(plugin, module_name(&wasm)).with_host(host);
+    let wasm_backend = WasmFactory::new(plugin, module_name(&wasm)).with_host(host);
+    let envoy_backend = laneway_envoy::backend::EnvoyFactory::new(
+        &wasm,
+        format!("{} in real Envoy", module_name(&wasm)),
+    );
+    let (primary, reference): (&dyn BackendFactory, &dyn BackendFactory) = match a.backend {
+        BackendArg::Wasm => (&wasm_backend, &NativeFactory),
+        BackendArg::Envoy => {
+            laneway_envoy::ensure_binary()
+                .map_err(|e| Exit::input(anyhow::anyhow!("--backend envoy: {e}")))?;
+            (&envoy_backend, &wasm_backend)
+        }
+    };
+    let sample = match a.backend {
+        BackendArg::Wasm => a.sample,
+        BackendArg::Envoy => a.sample.or(Some(100)),
+    };
     let terminal = std::io::stderr().is_terminal();
     let mut reports = Vec::new();
     for scenario in &loaded {
@@ -305,10 +342,25 @@ pub fn run(a: Args) -> Result<u8, Exit> {
         if let Some(n) = a.threads {
             options.threads = n.max(1);
         }
+        options.sample = sample;
+        if a.backend == BackendArg::Envoy {
+            // One Envoy, one request at a time: configuration swaps land
+            // between requests as the scenario says.
+            options.threads = 1;
+        }
         options.on_trace = otlp.as_ref().map(otlp::Collector::hook);
-        let replayed =
-            laneway_replay::replay(scenario, &primary, Some(&NativeFactory), &options)
-                .map_err(|e| Exit::input(anyhow::anyhow!("{}: {e}", scenario.file.display())))?;
+        let mut replayed = laneway_replay::replay(scenario, primary, Some(reference), &options)
+            .map_err(|e| Exit::input(anyhow::anyhow!("{}: {e}", scenario.file.display())))?;
+        if a.backend == BackendArg::Envoy {
+            let s = &replayed.summary;
+            let note = format!(
+                "agreement of real Envoy with {} in wasmtime: hops compared: {}, identical: {}",
+                reference.name(),
+                thousands(s.compared),
+                thousands(s.compared.saturating_sub(s.differential.count))
+            );
+            replayed.summary.note(note);
+        }
         if let Some(otlp) = &mut otlp {
             otlp.scenario_done(replayed.summary.requests)?;
         }

@@ -195,26 +195,10 @@ pub fn sidecar(s: &Sidecar<'_>) -> Value {
         configuration,
     } = &s.filter
     {
-        filters.push(json!({
-            "name": "laneway",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                "config": {
-                    "name": "laneway",
-                    "root_id": "laneway",
-                    "vm_config": {
-                        "vm_id": "laneway",
-                        "runtime": "envoy.wasm.runtime.v8",
-                        "code": {"local": {"filename": module}},
-                    },
-                    "configuration": {
-                        "@type": "type.googleapis.com/google.protobuf.StringValue",
-                        "value": configuration,
-                    },
-                    "failure_policy": "FAIL_OPEN",
-                },
-            },
-        }));
+        filters.push(crate::scenario::filter_config(
+            &module.to_string_lossy(),
+            configuration,
+        ));
     }
     filters.push(json!({
         "name": "envoy.filters.http.router",

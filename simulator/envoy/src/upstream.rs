@@ -7,7 +7,7 @@
 //! not a general server. Never panics on a bad request: it closes the
 //! connection.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -100,49 +100,69 @@ impl Drop for Upstreams {
     }
 }
 
+/// One HTTP/1.1 request as a server reads it.
+pub struct Request {
+    /// Header lines in order, names lowercased, values trimmed.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Its `content-length` body (at most 1 MiB is kept).
+    pub body: Vec<u8>,
+    /// Whether it asked to close the connection.
+    pub close: bool,
+}
+
+/// Reads the next request of a connection; `None` at its end or on a
+/// request it cannot read (the caller then closes the connection).
+pub fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+    let mut line = Vec::new();
+    match reader.read_until(b'\n', &mut line) {
+        Ok(0) | Err(_) => return None,
+        Ok(_) => {}
+    }
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    let mut close = false;
+    loop {
+        let mut raw = Vec::new();
+        if reader.read_until(b'\n', &mut raw).unwrap_or(0) == 0 {
+            return None;
+        }
+        let text = raw.strip_suffix(b"\r\n").unwrap_or(&raw);
+        if text.is_empty() {
+            break;
+        }
+        let colon = text.iter().position(|&b| b == b':')?;
+        let name = String::from_utf8_lossy(&text[..colon]).to_ascii_lowercase();
+        let value = text[colon + 1..].trim_ascii().to_vec();
+        if name == "content-length" {
+            length = std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+        if name == "connection" && value.eq_ignore_ascii_case(b"close") {
+            close = true;
+        }
+        headers.push((name, value));
+    }
+    let mut body = vec![0; length.min(1 << 20)];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request {
+        headers,
+        body,
+        close,
+    })
+}
+
 fn serve(stream: TcpStream, workload: &str, received: &Mutex<Vec<Received>>) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
     let mut reader = BufReader::new(stream);
     loop {
-        let mut line = Vec::new();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let mut headers = Vec::new();
-        let mut length = 0usize;
-        let mut close = false;
-        loop {
-            let mut raw = Vec::new();
-            if reader.read_until(b'\n', &mut raw).unwrap_or(0) == 0 {
-                return;
-            }
-            let text = raw.strip_suffix(b"\r\n").unwrap_or(&raw);
-            if text.is_empty() {
-                break;
-            }
-            let Some(colon) = text.iter().position(|&b| b == b':') else {
-                return;
-            };
-            let name = String::from_utf8_lossy(&text[..colon]).to_ascii_lowercase();
-            let value = text[colon + 1..].trim_ascii().to_vec();
-            if name == "content-length" {
-                length = std::str::from_utf8(&value)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-            }
-            if name == "connection" && value.eq_ignore_ascii_case(b"close") {
-                close = true;
-            }
-            headers.push((name, value));
-        }
-        let mut body = vec![0; length.min(1 << 20)];
-        if reader.read_exact(&mut body).is_err() {
+        let Some(request) = read_request(&mut reader) else {
             return;
-        }
+        };
+        let (headers, close) = (request.headers, request.close);
         received
             .lock()
             .unwrap_or_else(|e| e.into_inner())
