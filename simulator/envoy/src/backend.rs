@@ -336,22 +336,22 @@ enum Answer {
 }
 
 impl Answer {
-    fn to_json(&self) -> Value {
+    fn into_json(self) -> Value {
         match self {
-            Answer::Served(v) => v.clone(),
+            Answer::Served(v) => v,
             Answer::Local(status, decision) => json!({"local": status, "decision": decision}),
             Answer::Broken(why) => json!({"broken": why}),
         }
     }
 
-    fn from_json(v: &Value) -> Answer {
+    fn from_json(v: Value) -> Answer {
         if let Some(s) = v.get("local").and_then(Value::as_u64) {
             let d = v.get("decision").and_then(Value::as_str).unwrap_or("-");
             Answer::Local(s as u16, d.to_owned())
         } else if let Some(b) = v.get("broken").and_then(Value::as_str) {
             Answer::Broken(b.to_owned())
         } else {
-            Answer::Served(v.clone())
+            Answer::Served(v)
         }
     }
 }
@@ -483,7 +483,7 @@ fn record(
                 }
                 trace.push(hop);
             }
-            Answer::Served(v) => {
+            Answer::Served(mut v) => {
                 let state = v["decision"].as_str().unwrap_or("-");
                 // No filter on the way: no reason, as the in-process walk.
                 hop.reason = if decided_at == DecidedAt::Nowhere {
@@ -512,9 +512,13 @@ fn record(
                 });
                 let next = hop.context_out.unwrap_or_default();
                 let h = trace.push(hop);
-                let calls = v["calls"].as_array().cloned().unwrap_or_default();
+                // The calls' answers move down the stack; nothing is copied.
+                let calls = match v.get_mut("calls").map(Value::take) {
+                    Some(Value::Array(calls)) => calls,
+                    _ => Vec::new(),
+                };
                 let ids = sc.next_calls(id, w);
-                for (c, a) in ids.iter().zip(calls.iter()).rev() {
+                for (c, a) in ids.iter().zip(calls).rev() {
                     stack.push((Some(h), Caller::Workload(w), *c, next, Answer::from_json(a)));
                 }
             }
@@ -587,7 +591,7 @@ fn answer(place: &Workplace, headers: &[(String, Vec<u8>)]) -> Value {
         let me = Scenario::service_of(w);
         for &c in sc.next_calls(id, w) {
             let through = listeners.of(sc, Some(me), sc.calls[c].service);
-            calls.push(call(through, sc, c, index, next, &baggage, &tracestate).to_json());
+            calls.push(call(through, sc, c, index, next, &baggage, &tracestate).into_json());
         }
     }
     json!({
