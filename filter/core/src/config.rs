@@ -23,6 +23,27 @@
 //! }
 //! ```
 //!
+//! Guards (all optional; each absent field means "off"):
+//!
+//! ```json
+//! {
+//!   "ingress": { "trusted_cidrs": ["10.0.0.0/8"], "secrets": ["<base64, 32-64 bytes>"],
+//!                "max_ttl_seconds": 604800 },
+//!   "preview": { "hosts": [ { "pattern": "*.preview.example.com",
+//!                             "service": "frontend.hotrod.svc.cluster.local" } ],
+//!                "query_param": "sd-routing-key" },
+//!   "rate_limit": { "requests_per_second": 50, "burst": 100 },
+//!   "loop_guard": { "max_hops": 32 },
+//!   "sandboxes": [ { "key": "k", "expires_at": "2026-12-31T00:00:00Z",
+//!                    "rate_limit": { "requests_per_second": 5, "burst": 10 },
+//!                    "forks": [ { "service": "s", "destination": "d",
+//!                                 "expires_at": "2026-12-24T00:00:00Z" } ] } ]
+//! }
+//! ```
+//!
+//! `ingress` makes this filter the edge (a gateway): routing keys of
+//! requests it does not trust are removed. `preview` needs `ingress`.
+//!
 //! Allocates (configure time only); never panics on any input.
 
 use alloc::borrow::{Cow, ToOwned};
@@ -70,6 +91,91 @@ pub struct Config {
     pub unknown_key: UnknownKey,
     /// The sandboxes, each a key and its forks (a route group).
     pub sandboxes: Vec<Sandbox>,
+    /// Edge trust: which requests may carry a routing key.
+    pub ingress: Option<Ingress>,
+    /// Preview entry points: a key from the host or the query.
+    pub preview: Option<Preview>,
+    /// The per-key rate limit of every sandbox without its own.
+    pub rate_limit: Option<RateLimit>,
+    /// The loop guard: at most this many decided hops per tagged request.
+    pub loop_guard: Option<LoopGuard>,
+}
+
+/// `ingress`: who may send a routing key through this (edge) filter.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ingress {
+    /// Sources trusted by address (IPv4 and IPv6 CIDRs).
+    pub trusted_cidrs: Vec<String>,
+    /// HMAC-SHA256 secrets (base64), at most two: the current one and the
+    /// one being rotated in or out.
+    pub secrets: Vec<String>,
+    /// The longest a signature may still be valid for, in seconds.
+    pub max_ttl_seconds: u64,
+}
+
+impl fmt::Debug for Ingress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a secret: a Debug line ends up in logs.
+        f.debug_struct("Ingress")
+            .field("trusted_cidrs", &self.trusted_cidrs)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .field("max_ttl_seconds", &self.max_ttl_seconds)
+            .finish()
+    }
+}
+
+/// The default of `ingress.max_ttl_seconds`: seven days.
+pub const DEFAULT_MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
+/// The largest `ingress.max_ttl_seconds`: thirty days.
+pub const MAX_TTL_SECONDS: u64 = 30 * 24 * 3600;
+/// At most this many trusted CIDRs.
+pub const MAX_CIDRS: usize = 64;
+/// At most this many secrets at once (rotation needs two).
+pub const MAX_SECRETS: usize = 2;
+/// At most this many preview host patterns.
+pub const MAX_PREVIEW_HOSTS: usize = 16;
+/// The largest `loop_guard.max_hops`.
+pub const MAX_LOOP_HOPS: u32 = 1000;
+/// The largest rate (and burst) a limit may name.
+pub const MAX_RATE: u32 = 1_000_000;
+
+/// `preview`: entry points a browser or a webhook can use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preview {
+    /// Host patterns `*.SUFFIX`: the label in place of `*` is the key.
+    pub hosts: Vec<PreviewHost>,
+    /// The query parameter that carries a key (removed before forwarding).
+    pub query_param: Option<String>,
+}
+
+/// One preview host pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviewHost {
+    /// `*.preview.example.com`.
+    pub pattern: String,
+    /// The service such a request is for: `:authority` becomes its fork
+    /// (or the service itself when the sandbox does not fork it).
+    pub service: String,
+}
+
+/// A token bucket: `requests_per_second` refill, `burst` capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens added per second.
+    pub requests_per_second: u32,
+    /// The bucket's size: requests allowed at once.
+    pub burst: u32,
+}
+
+/// `loop_guard`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopGuard {
+    /// A tagged request may be decided at most this many times along its
+    /// call chain; the next hop is answered 508.
+    pub max_hops: u32,
 }
 
 /// `routing_key`: the member names that carry the key.
@@ -104,6 +210,11 @@ pub struct Sandbox {
     pub key: String,
     /// The forked services.
     pub forks: Vec<Fork>,
+    /// When the sandbox expires (RFC 3339); afterwards its key routes to
+    /// the baseline, reason `expired`.
+    pub expires_at: Option<String>,
+    /// This sandbox's rate limit, replacing the top-level one.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// One forked service.
@@ -113,6 +224,8 @@ pub struct Fork {
     pub service: String,
     /// The fork's host, optionally with a port, written into `:authority`.
     pub destination: String,
+    /// When this fork expires (RFC 3339).
+    pub expires_at: Option<String>,
 }
 
 impl Default for Config {
@@ -127,6 +240,10 @@ impl Default for Config {
                 status: DEFAULT_REJECT_STATUS,
             },
             sandboxes: Vec::new(),
+            ingress: None,
+            preview: None,
+            rate_limit: None,
+            loop_guard: None,
         }
     }
 }
@@ -262,6 +379,7 @@ impl Config {
         {
             errors.push("unknown_key.status", reason);
         }
+        self.validate_guards(&mut errors);
         let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, sandbox) in self.sandboxes.iter().enumerate() {
             if let Some(reason) = key_problem(&sandbox.key) {
@@ -276,6 +394,17 @@ impl Config {
                 );
             } else {
                 keys.insert(&sandbox.key, i);
+            }
+            if let Some(t) = &sandbox.expires_at
+                && let Err(e) = crate::rfc3339::parse(t.as_bytes())
+            {
+                errors.push(
+                    format!("sandboxes[{i}].expires_at"),
+                    format!("{}: {e}", cut(t)),
+                );
+            }
+            if let Some(limit) = &sandbox.rate_limit {
+                limit.validate(&format!("sandboxes[{i}].rate_limit"), &mut errors);
             }
             let mut services: BTreeMap<String, usize> = BTreeMap::new();
             for (j, fork) in sandbox.forks.iter().enumerate() {
@@ -298,6 +427,11 @@ impl Config {
                         }
                     }
                 }
+                if let Some(t) = &fork.expires_at
+                    && let Err(e) = crate::rfc3339::parse(t.as_bytes())
+                {
+                    errors.push(at("expires_at"), format!("{}: {e}", cut(t)));
+                }
                 match host_problem(&fork.destination, true) {
                     Some(reason) => errors.push(at("destination"), reason),
                     None => {
@@ -314,6 +448,149 @@ impl Config {
             }
         }
         errors.finish()
+    }
+}
+
+impl Config {
+    fn validate_guards(&self, errors: &mut Errors) {
+        if let Some(ingress) = &self.ingress {
+            if ingress.trusted_cidrs.len() > MAX_CIDRS {
+                errors.push(
+                    "ingress.trusted_cidrs",
+                    format!(
+                        "{} networks; the limit is {MAX_CIDRS}",
+                        ingress.trusted_cidrs.len()
+                    ),
+                );
+            }
+            for (i, text) in ingress.trusted_cidrs.iter().enumerate().take(MAX_CIDRS) {
+                if let Some(reason) = crate::cidr::problem(text) {
+                    errors.push(format!("ingress.trusted_cidrs[{i}]"), reason);
+                }
+            }
+            if ingress.secrets.len() > MAX_SECRETS {
+                errors.push(
+                    "ingress.secrets",
+                    format!(
+                        "{} secrets; at most {MAX_SECRETS} may be active at once (the current one \
+                         and the one being rotated in or out)",
+                        ingress.secrets.len()
+                    ),
+                );
+            }
+            for (i, text) in ingress.secrets.iter().enumerate().take(MAX_SECRETS) {
+                // The reason never quotes the secret.
+                if let Err(e) = crate::signature::Secret::from_config(text) {
+                    errors.push(format!("ingress.secrets[{i}]"), e);
+                } else if ingress.secrets[..i].contains(text) {
+                    errors.push(
+                        format!("ingress.secrets[{i}]"),
+                        format!("the same secret as ingress.secrets[{}]", i - 1),
+                    );
+                }
+            }
+            if !(1..=MAX_TTL_SECONDS).contains(&ingress.max_ttl_seconds) {
+                errors.push(
+                    "ingress.max_ttl_seconds",
+                    format!(
+                        "{} is outside 1..={MAX_TTL_SECONDS} (30 days)",
+                        ingress.max_ttl_seconds
+                    ),
+                );
+            }
+        }
+        if let Some(preview) = &self.preview {
+            if self.ingress.is_none() {
+                errors.push(
+                    "preview",
+                    "a preview entry point needs \"ingress\": its keys are trusted by the same \
+                     rules (a trusted source or a signature)",
+                );
+            }
+            if preview.hosts.is_empty() && preview.query_param.is_none() {
+                errors.push("preview", "give \"hosts\", \"query_param\" or both");
+            }
+            if preview.hosts.len() > MAX_PREVIEW_HOSTS {
+                errors.push(
+                    "preview.hosts",
+                    format!(
+                        "{} patterns; the limit is {MAX_PREVIEW_HOSTS}",
+                        preview.hosts.len()
+                    ),
+                );
+            }
+            for (i, host) in preview.hosts.iter().enumerate().take(MAX_PREVIEW_HOSTS) {
+                let path = |f: &str| format!("preview.hosts[{i}].{f}");
+                match host.pattern.strip_prefix("*.") {
+                    None => errors.push(
+                        path("pattern"),
+                        format!(
+                            "{} must be \"*.\" and a host, like \"*.preview.example.com\": the \
+                             label in place of * is the routing key",
+                            cut(&host.pattern)
+                        ),
+                    ),
+                    Some(suffix) => {
+                        if let Some(reason) = host_problem(suffix, false) {
+                            errors.push(path("pattern"), reason);
+                        } else if let Some(first) = preview.hosts[..i]
+                            .iter()
+                            .position(|h| h.pattern.eq_ignore_ascii_case(&host.pattern))
+                        {
+                            errors.push(
+                                path("pattern"),
+                                format!("duplicate pattern (also preview.hosts[{first}].pattern)"),
+                            );
+                        }
+                    }
+                }
+                if let Some(reason) = host_problem(&host.service, false) {
+                    errors.push(path("service"), reason);
+                }
+            }
+            if let Some(q) = &preview.query_param {
+                let ok = !q.is_empty()
+                    && q.len() <= 64
+                    && q.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !ok {
+                    errors.push(
+                        "preview.query_param",
+                        format!(
+                            "{} is not a parameter name: 1 to 64 ASCII letters, digits and -_.",
+                            cut(q)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(limit) = &self.rate_limit {
+            limit.validate("rate_limit", errors);
+        }
+        if let Some(guard) = &self.loop_guard
+            && !(1..=MAX_LOOP_HOPS).contains(&guard.max_hops)
+        {
+            errors.push(
+                "loop_guard.max_hops",
+                format!("{} is outside 1..={MAX_LOOP_HOPS}", guard.max_hops),
+            );
+        }
+    }
+}
+
+impl RateLimit {
+    fn validate(&self, path: &str, errors: &mut Errors) {
+        for (field, n) in [
+            ("requests_per_second", self.requests_per_second),
+            ("burst", self.burst),
+        ] {
+            if !(1..=MAX_RATE).contains(&n) {
+                errors.push(
+                    format!("{path}.{field}"),
+                    format!("{n} is outside 1..={MAX_RATE}"),
+                );
+            }
+        }
     }
 }
 
@@ -727,11 +1004,21 @@ fn read_config<'a>(json: &'a Json<'a>, errors: &mut Errors) -> Config {
     let Some(root) = Object::open(
         json,
         Path::Root,
-        &["version", "routing_key", "unknown_key", "sandboxes"],
+        &[
+            "version",
+            "routing_key",
+            "unknown_key",
+            "sandboxes",
+            "ingress",
+            "preview",
+            "rate_limit",
+            "loop_guard",
+        ],
         errors,
     ) else {
         return config;
     };
+    read_guards(&root, &mut config, errors);
     if let Some(v) = required(&root, "version", errors)
         && let Some(n) = read_uint(v, &Path::Field(&root.path, "version"), errors)
     {
@@ -824,7 +1111,18 @@ fn read_config<'a>(json: &'a Json<'a>, errors: &mut Errors) -> Config {
 }
 
 fn read_sandbox<'a>(json: &'a Json<'a>, path: Path<'a>, errors: &mut Errors) -> Option<Sandbox> {
-    let obj = Object::open(json, path, &["key", "forks"], errors)?;
+    let obj = Object::open(
+        json,
+        path,
+        &["key", "forks", "expires_at", "rate_limit"],
+        errors,
+    )?;
+    let expires_at = obj
+        .get("expires_at")
+        .and_then(|t| read_string(t, &Path::Field(&obj.path, "expires_at"), errors));
+    let rate_limit = obj
+        .get("rate_limit")
+        .and_then(|r| read_rate_limit(r, Path::Field(&obj.path, "rate_limit"), errors));
     let key = required(&obj, "key", errors)
         .and_then(|k| read_string(k, &Path::Field(&obj.path, "key"), errors));
     let forks_path = Path::Field(&obj.path, "forks");
@@ -841,13 +1139,26 @@ fn read_sandbox<'a>(json: &'a Json<'a>, path: Path<'a>, errors: &mut Errors) -> 
         }
     }
     match (key, forks_ok) {
-        (Some(key), true) => Some(Sandbox { key, forks }),
+        (Some(key), true) => Some(Sandbox {
+            key,
+            forks,
+            expires_at,
+            rate_limit,
+        }),
         _ => None,
     }
 }
 
 fn read_fork<'a>(json: &'a Json<'a>, path: Path<'a>, errors: &mut Errors) -> Option<Fork> {
-    let obj = Object::open(json, path, &["service", "destination"], errors)?;
+    let obj = Object::open(
+        json,
+        path,
+        &["service", "destination", "expires_at"],
+        errors,
+    )?;
+    let expires_at = obj
+        .get("expires_at")
+        .and_then(|t| read_string(t, &Path::Field(&obj.path, "expires_at"), errors));
     let service = required(&obj, "service", errors)
         .and_then(|s| read_string(s, &Path::Field(&obj.path, "service"), errors));
     let destination = required(&obj, "destination", errors)
@@ -855,7 +1166,129 @@ fn read_fork<'a>(json: &'a Json<'a>, path: Path<'a>, errors: &mut Errors) -> Opt
     Some(Fork {
         service: service?,
         destination: destination?,
+        expires_at,
     })
+}
+
+fn read_strings(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Vec<String> {
+    read_array(json, path, errors)
+        .map(|items| {
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| read_string(item, &Path::Index(path, i), errors))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn read_u32(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<u32> {
+    let n = read_uint(json, path, errors)?;
+    match u32::try_from(n) {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.push(path.to_string(), format!("{n} is too large"));
+            None
+        }
+    }
+}
+
+fn read_rate_limit<'a>(
+    json: &'a Json<'a>,
+    path: Path<'a>,
+    errors: &mut Errors,
+) -> Option<RateLimit> {
+    let obj = Object::open(json, path, &["requests_per_second", "burst"], errors)?;
+    let rps = required(&obj, "requests_per_second", errors)
+        .and_then(|v| read_u32(v, &Path::Field(&obj.path, "requests_per_second"), errors));
+    // The burst defaults to one second's worth.
+    let burst = match obj.get("burst") {
+        Some(v) => read_u32(v, &Path::Field(&obj.path, "burst"), errors),
+        None => rps,
+    };
+    Some(RateLimit {
+        requests_per_second: rps?,
+        burst: burst?,
+    })
+}
+
+fn read_guards<'a>(root: &Object<'a>, config: &mut Config, errors: &mut Errors) {
+    if let Some(json) = root.get("ingress") {
+        let path = Path::Field(&root.path, "ingress");
+        if let Some(obj) = Object::open(
+            json,
+            path,
+            &["trusted_cidrs", "secrets", "max_ttl_seconds"],
+            errors,
+        ) {
+            let mut ingress = Ingress {
+                trusted_cidrs: Vec::new(),
+                secrets: Vec::new(),
+                max_ttl_seconds: DEFAULT_MAX_TTL_SECONDS,
+            };
+            if let Some(v) = obj.get("trusted_cidrs") {
+                ingress.trusted_cidrs =
+                    read_strings(v, &Path::Field(&obj.path, "trusted_cidrs"), errors);
+            }
+            if let Some(v) = obj.get("secrets") {
+                ingress.secrets = read_strings(v, &Path::Field(&obj.path, "secrets"), errors);
+            }
+            if let Some(v) = obj.get("max_ttl_seconds")
+                && let Some(n) = read_uint(v, &Path::Field(&obj.path, "max_ttl_seconds"), errors)
+            {
+                ingress.max_ttl_seconds = n;
+            }
+            config.ingress = Some(ingress);
+        }
+    }
+    if let Some(json) = root.get("preview") {
+        let path = Path::Field(&root.path, "preview");
+        if let Some(obj) = Object::open(json, path, &["hosts", "query_param"], errors) {
+            let mut preview = Preview {
+                hosts: Vec::new(),
+                query_param: None,
+            };
+            if let Some(v) = obj.get("hosts") {
+                let path = Path::Field(&obj.path, "hosts");
+                if let Some(items) = read_array(v, &path, errors) {
+                    for (i, item) in items.iter().enumerate() {
+                        let Some(h) = Object::open(
+                            item,
+                            Path::Index(&path, i),
+                            &["pattern", "service"],
+                            errors,
+                        ) else {
+                            continue;
+                        };
+                        let pattern = required(&h, "pattern", errors)
+                            .and_then(|p| read_string(p, &Path::Field(&h.path, "pattern"), errors));
+                        let service = required(&h, "service", errors)
+                            .and_then(|p| read_string(p, &Path::Field(&h.path, "service"), errors));
+                        if let (Some(pattern), Some(service)) = (pattern, service) {
+                            preview.hosts.push(PreviewHost { pattern, service });
+                        }
+                    }
+                }
+            }
+            if let Some(v) = obj.get("query_param") {
+                preview.query_param =
+                    read_string(v, &Path::Field(&obj.path, "query_param"), errors);
+            }
+            config.preview = Some(preview);
+        }
+    }
+    if let Some(json) = root.get("rate_limit") {
+        config.rate_limit = read_rate_limit(json, Path::Field(&root.path, "rate_limit"), errors);
+    }
+    if let Some(json) = root.get("loop_guard") {
+        let path = Path::Field(&root.path, "loop_guard");
+        if let Some(obj) = Object::open(json, path, &["max_hops"], errors)
+            && let Some(v) = required(&obj, "max_hops", errors)
+            && let Some(n) = read_u32(v, &Path::Field(&obj.path, "max_hops"), errors)
+        {
+            config.loop_guard = Some(LoopGuard { max_hops: n });
+        }
+    }
 }
 
 impl Config {
@@ -864,17 +1297,16 @@ impl Config {
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
+        let list = |items: &[String]| items.iter().map(|m| q(m)).collect::<Vec<_>>().join(",");
+        let limit = |l: &RateLimit| {
+            format!(
+                "{{\"requests_per_second\":{},\"burst\":{}}}",
+                l.requests_per_second, l.burst
+            )
+        };
         out.push_str(&format!("{{\"version\":{}", self.version));
         out.push_str(",\"routing_key\":{\"members\":[");
-        out.push_str(
-            &self
-                .routing_key
-                .members
-                .iter()
-                .map(|m| q(m))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        out.push_str(&list(&self.routing_key.members));
         out.push_str("]},\"unknown_key\":{");
         match self.unknown_key.policy {
             UnknownKeyPolicy::Baseline => out.push_str("\"policy\":\"baseline\""),
@@ -883,7 +1315,40 @@ impl Config {
                 self.unknown_key.status
             )),
         }
-        out.push_str("},\"sandboxes\":[");
+        out.push('}');
+        if let Some(i) = &self.ingress {
+            out.push_str(&format!(
+                ",\"ingress\":{{\"trusted_cidrs\":[{}],\"secrets\":[{}],\"max_ttl_seconds\":{}}}",
+                list(&i.trusted_cidrs),
+                list(&i.secrets),
+                i.max_ttl_seconds
+            ));
+        }
+        if let Some(p) = &self.preview {
+            let hosts: Vec<String> = p
+                .hosts
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{{\"pattern\":{},\"service\":{}}}",
+                        q(&h.pattern),
+                        q(&h.service)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(",\"preview\":{{\"hosts\":[{}]", hosts.join(",")));
+            if let Some(param) = &p.query_param {
+                out.push_str(&format!(",\"query_param\":{}", q(param)));
+            }
+            out.push('}');
+        }
+        if let Some(l) = &self.rate_limit {
+            out.push_str(&format!(",\"rate_limit\":{}", limit(l)));
+        }
+        if let Some(g) = &self.loop_guard {
+            out.push_str(&format!(",\"loop_guard\":{{\"max_hops\":{}}}", g.max_hops));
+        }
+        out.push_str(",\"sandboxes\":[");
         let sandboxes: Vec<String> = self
             .sandboxes
             .iter()
@@ -892,14 +1357,27 @@ impl Config {
                     .forks
                     .iter()
                     .map(|f| {
-                        format!(
-                            "{{\"service\":{},\"destination\":{}}}",
+                        let mut fork = format!(
+                            "{{\"service\":{},\"destination\":{}",
                             q(&f.service),
                             q(&f.destination)
-                        )
+                        );
+                        if let Some(t) = &f.expires_at {
+                            fork.push_str(&format!(",\"expires_at\":{}", q(t)));
+                        }
+                        fork.push('}');
+                        fork
                     })
                     .collect();
-                format!("{{\"key\":{},\"forks\":[{}]}}", q(&s.key), forks.join(","))
+                let mut sandbox = format!("{{\"key\":{}", q(&s.key));
+                if let Some(t) = &s.expires_at {
+                    sandbox.push_str(&format!(",\"expires_at\":{}", q(t)));
+                }
+                if let Some(l) = &s.rate_limit {
+                    sandbox.push_str(&format!(",\"rate_limit\":{}", limit(l)));
+                }
+                sandbox.push_str(&format!(",\"forks\":[{}]}}", forks.join(",")));
+                sandbox
             })
             .collect();
         out.push_str(&sandboxes.join(","));

@@ -68,11 +68,18 @@ pub struct RoutingKey<'h> {
     pub carrier: Carrier,
     /// Index of the member name in [`Router::member_names`].
     pub member: u8,
+    /// The baggage member's properties (where a signature travels);
+    /// empty for tracestate and preview keys.
+    pub properties: &'h [u8],
 }
 
 /// A fork in the routing table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ForkId(u32);
+pub struct ForkId(pub(crate) u32);
+
+/// A sandbox in the routing table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SandboxId(pub(crate) u32);
 
 /// Where a request goes and why. Small and `Copy`: the outcome, not the
 /// evidence (that is in [`Verdict`]).
@@ -92,6 +99,15 @@ pub enum Decision {
     Conflict,
     /// No key, and something was malformed or over a limit: baseline.
     Malformed,
+    /// An edge filter did not trust the request: its routing-key members
+    /// were removed, and it goes to the baseline.
+    Stripped,
+    /// The key's sandbox, or its fork of this service, has expired.
+    Expired,
+    /// The key is over its rate limit: answered 429.
+    Limited,
+    /// The request crossed more hops than the loop guard allows: 508.
+    Looped,
 }
 
 /// The three things that can happen to a request.
@@ -137,11 +153,19 @@ pub enum Reason {
     Conflict,
     /// No key, and something was malformed or over a limit: baseline.
     Malformed,
+    /// Untrusted at the edge: routing-key members removed, baseline.
+    Stripped,
+    /// The sandbox or the fork has expired: baseline.
+    Expired,
+    /// Over the key's rate limit: answered 429.
+    Limited,
+    /// Stopped by the loop guard: answered 508.
+    Looped,
 }
 
 impl Reason {
     /// Every reason, in [`Reason::index`] order.
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Fork,
         Reason::NoKey,
         Reason::NoFork,
@@ -149,9 +173,13 @@ impl Reason {
         Reason::Rejected,
         Reason::Conflict,
         Reason::Malformed,
+        Reason::Stripped,
+        Reason::Expired,
+        Reason::Limited,
+        Reason::Looped,
     ];
 
-    /// A dense index `0..7`, for counters.
+    /// A dense index `0..11`, for counters.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -167,6 +195,10 @@ impl Reason {
             Reason::Rejected => "rejected",
             Reason::Conflict => "conflict",
             Reason::Malformed => "malformed",
+            Reason::Stripped => "stripped",
+            Reason::Expired => "expired",
+            Reason::Limited => "limited",
+            Reason::Looped => "looped",
         }
     }
 
@@ -181,7 +213,7 @@ impl Reason {
     pub fn route(self) -> Route {
         match self {
             Reason::Fork => Route::Fork,
-            Reason::Rejected => Route::Reject,
+            Reason::Rejected | Reason::Limited | Reason::Looped => Route::Reject,
             _ => Route::Baseline,
         }
     }
@@ -218,6 +250,10 @@ impl Decision {
             Decision::Rejected => Reason::Rejected,
             Decision::Conflict => Reason::Conflict,
             Decision::Malformed => Reason::Malformed,
+            Decision::Stripped => Reason::Stripped,
+            Decision::Expired => Reason::Expired,
+            Decision::Limited => Reason::Limited,
+            Decision::Looped => Reason::Looped,
         }
     }
 }
@@ -268,6 +304,7 @@ pub struct Request<'h, B, T> {
 #[derive(Clone, Copy, Default)]
 struct Found<'h> {
     baggage: Option<Value<'h>>,
+    properties: &'h [u8],
     tracestate: Option<Value<'h>>,
     conflict: bool,
 }
@@ -281,15 +318,16 @@ struct ForkRoute {
 
 /// The compiled routing table and policies of one configuration.
 pub struct Router {
-    members: Box<[Box<str>]>,
+    pub(crate) members: Box<[Box<str>]>,
     policy: UnknownKeyPolicy,
     reject_status: u16,
     keys: Index,
-    key_names: Box<[Box<str>]>,
+    pub(crate) key_names: Box<[Box<str>]>,
     services: Index,
     service_hosts: Box<[Box<[u8]>]>,
     forks: Index,
     routes: Box<[ForkRoute]>,
+    pub(crate) guards: crate::guard::Guards,
 }
 
 /// A fork, for reports and metadata.
@@ -370,6 +408,7 @@ impl Router {
             service_hosts: service_hosts.into_boxed_slice(),
             forks,
             routes: routes.into_boxed_slice(),
+            guards: crate::guard::Guards::new(config),
         })
     }
 
@@ -452,7 +491,10 @@ impl Router {
                     {
                         let slot = &mut found[i];
                         match slot.baggage {
-                            None => slot.baggage = Some(m.value),
+                            None => {
+                                slot.baggage = Some(m.value);
+                                slot.properties = m.properties;
+                            }
                             Some(first) => slot.conflict |= !first.eq_value(&m.value),
                         }
                     }
@@ -504,29 +546,50 @@ impl Router {
             };
             return verdict(decision, None);
         };
+        let f = found[i];
         let key = Some(RoutingKey {
             value,
             carrier,
             member: i as u8,
+            properties: if carrier == Carrier::Baggage {
+                f.properties
+            } else {
+                &[]
+            },
         });
-        let f = found[i];
         let conflict = f.conflict
             || matches!((f.baggage, f.tracestate), (Some(a), Some(b)) if !a.eq_value(&b));
         if conflict {
             return verdict(Decision::Conflict, key);
         }
-        let Some(sandbox) = self.find_key(&value) else {
+        verdict(self.route_key(&value, request.authority).0, key)
+    }
+
+    /// The decision for a request that carries the routing key `value`,
+    /// sent to `authority`, and the sandbox the key names.
+    pub fn route_key(&self, value: &Value<'_>, authority: &[u8]) -> (Decision, Option<SandboxId>) {
+        let Some(sandbox) = self.find_key(value) else {
             let decision = match self.policy {
                 UnknownKeyPolicy::Baseline => Decision::UnknownKey,
                 UnknownKeyPolicy::Reject => Decision::Rejected,
             };
-            return verdict(decision, key);
+            return (decision, None);
         };
         let decision = self
-            .find_service(authority::host(request.authority))
+            .find_service(authority::host(authority))
             .and_then(|service| self.find_fork(sandbox, service))
             .map_or(Decision::NoFork, Decision::Fork);
-        verdict(decision, key)
+        (decision, Some(SandboxId(sandbox)))
+    }
+
+    /// The sandbox that owns fork `id`.
+    pub fn sandbox_of(&self, id: ForkId) -> Option<SandboxId> {
+        self.routes.get(id.0 as usize).map(|r| SandboxId(r.sandbox))
+    }
+
+    /// The sandbox whose key is `value`.
+    pub fn find_sandbox(&self, value: &Value<'_>) -> Option<SandboxId> {
+        self.find_key(value).map(SandboxId)
     }
 
     fn find_key(&self, value: &Value<'_>) -> Option<u32> {

@@ -30,19 +30,27 @@ extern crate alloc;
 
 pub mod authority;
 pub mod baggage;
+pub mod cidr;
 pub mod class;
 pub mod config;
 pub mod decide;
 pub mod filter_state;
+pub mod guard;
 pub mod hash;
 pub mod index;
 pub mod lines;
 #[cfg(test)]
 pub(crate) mod naive;
 pub mod percent;
+pub mod rewrite;
+pub mod rfc3339;
+pub mod signature;
 pub mod tracestate;
 
 pub use config::{
     Config, ConfigError, ConfigErrors, MAX_CONFIG_BYTES, MAX_FORKS, MAX_SANDBOXES, UnknownKeyPolicy,
 };
-pub use decide::{Carrier, Decision, ForkId, Reason, Request, Route, Router, RoutingKey, Verdict};
+pub use decide::{
+    Carrier, Decision, ForkId, Reason, Request, Route, Router, RoutingKey, SandboxId, Verdict,
+};
+pub use guard::{Edits, Facts, Outcome, Trust};

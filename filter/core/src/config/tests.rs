@@ -37,35 +37,125 @@ fn config() -> impl Strategy<Value = Config> {
                     None => dest,
                 },
                 service,
+                expires_at: None,
             })
         },
     );
-    let sandbox = (key(), proptest::collection::vec(fork, 0..4)).prop_map(|(key, forks)| {
-        // One fork per service in a sandbox.
-        let mut seen = BTreeMap::new();
-        let forks = forks
-            .into_iter()
-            .filter(|f| seen.insert(f.service.to_ascii_lowercase(), ()).is_none())
-            .collect();
-        Sandbox { key, forks }
-    });
+    let fork =
+        (fork, proptest::option::of(time())).prop_map(|(f, expires_at)| Fork { expires_at, ..f });
+    let sandbox = (
+        key(),
+        proptest::collection::vec(fork, 0..4),
+        proptest::option::of(time()),
+        proptest::option::of(rate_limit()),
+    )
+        .prop_map(|(key, forks, expires_at, rate_limit)| {
+            // One fork per service in a sandbox.
+            let mut seen = BTreeMap::new();
+            let forks = forks
+                .into_iter()
+                .filter(|f| seen.insert(f.service.to_ascii_lowercase(), ()).is_none())
+                .collect();
+            Sandbox {
+                key,
+                forks,
+                expires_at,
+                rate_limit,
+            }
+        });
     let policy = prop_oneof![
         Just((UnknownKeyPolicy::Baseline, DEFAULT_REJECT_STATUS)),
         (400u16..=599).prop_map(|s| (UnknownKeyPolicy::Reject, s)),
     ];
-    (members, policy, proptest::collection::vec(sandbox, 0..6)).prop_map(
-        |(members, (policy, status), sandboxes)| {
+    (
+        members,
+        policy,
+        proptest::collection::vec(sandbox, 0..6),
+        guards(),
+    )
+        .prop_map(
+            |(members, (policy, status), sandboxes, (ingress, preview, rate_limit, loop_guard))| {
+                let mut seen = BTreeMap::new();
+                Config {
+                    version: VERSION,
+                    routing_key: RoutingKey { members },
+                    unknown_key: UnknownKey { policy, status },
+                    sandboxes: sandboxes
+                        .into_iter()
+                        .filter(|s| seen.insert(s.key.clone(), ()).is_none())
+                        .collect(),
+                    preview: preview.filter(|_| ingress.is_some()),
+                    ingress,
+                    rate_limit,
+                    loop_guard,
+                }
+            },
+        )
+}
+
+fn time() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("2026-12-31T23:59:59Z".to_string()),
+        Just("2027-02-28T12:00:00.5+01:00".to_string()),
+        Just("1999-01-01T00:00:00z".to_string()),
+    ]
+}
+
+fn rate_limit() -> impl Strategy<Value = RateLimit> {
+    (1u32..=MAX_RATE, 1u32..=MAX_RATE).prop_map(|(requests_per_second, burst)| RateLimit {
+        requests_per_second,
+        burst,
+    })
+}
+
+type GuardFields = (
+    Option<Ingress>,
+    Option<Preview>,
+    Option<RateLimit>,
+    Option<LoopGuard>,
+);
+
+fn guards() -> impl Strategy<Value = GuardFields> {
+    let cidrs = proptest::sample::subsequence(
+        vec!["10.0.0.0/8", "192.168.1.7/32", "fd00::/8", "::1/128"],
+        0..=4,
+    );
+    let secrets = proptest::sample::subsequence(
+        vec![
+            "bGFuZXdheS10ZXN0LXNlY3JldC0wMDAwMDAwMDAwMDAwMDAwMDA=",
+            "c2Vjb25kLWxhbmV3YXktdGVzdC1zZWNyZXQtMTExMTExMTExMTE=",
+        ],
+        0..=2,
+    );
+    let ingress = (cidrs, secrets, 1..=MAX_TTL_SECONDS).prop_map(|(c, s, ttl)| Ingress {
+        trusted_cidrs: c.into_iter().map(String::from).collect(),
+        secrets: s.into_iter().map(String::from).collect(),
+        max_ttl_seconds: ttl,
+    });
+    let preview = (
+        proptest::collection::vec(host(), 0..3),
+        proptest::option::of("[a-z][a-z0-9_.-]{0,10}"),
+    )
+        .prop_filter_map("a preview needs hosts or a parameter", |(hosts, q)| {
             let mut seen = BTreeMap::new();
-            Config {
-                version: VERSION,
-                routing_key: RoutingKey { members },
-                unknown_key: UnknownKey { policy, status },
-                sandboxes: sandboxes
-                    .into_iter()
-                    .filter(|s| seen.insert(s.key.clone(), ()).is_none())
-                    .collect(),
-            }
-        },
+            let hosts: Vec<PreviewHost> = hosts
+                .into_iter()
+                .filter(|h| seen.insert(h.clone(), ()).is_none())
+                .map(|h| PreviewHost {
+                    pattern: format!("*.{h}"),
+                    service: h,
+                })
+                .collect();
+            (!hosts.is_empty() || q.is_some()).then_some(Preview {
+                hosts,
+                query_param: q,
+            })
+        });
+    (
+        proptest::option::of(ingress),
+        proptest::option::of(preview),
+        proptest::option::of(rate_limit()),
+        proptest::option::of((1..=MAX_LOOP_HOPS).prop_map(|max_hops| LoopGuard { max_hops })),
     )
 }
 
@@ -236,8 +326,11 @@ fn configurations_past_the_size_limits_are_refused() {
             .map(|f| Fork {
                 service: format!("s{f}"),
                 destination: format!("d{f}"),
+                expires_at: None,
             })
             .collect(),
+        expires_at: None,
+        rate_limit: None,
     };
     let mut config = Config {
         sandboxes: (0..=MAX_SANDBOXES).map(|i| sandbox(i, 0)).collect(),
@@ -253,5 +346,167 @@ fn configurations_past_the_size_limits_are_refused() {
     assert!(
         e.0[0].reason.starts_with("2 sandboxes with 1000001 forks"),
         "{e}"
+    );
+}
+
+/// Every guard field refused with its path (issue 11: "validated with
+/// errors that name the field path").
+#[test]
+fn guard_fields_are_validated_with_their_paths() {
+    let secret = "bGFuZXdheS10ZXN0LXNlY3JldC0wMDAwMDAwMDAwMDAwMDAwMDA=";
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            r#""ingress":{"trusted_cidrs":["10.1.0.0/8"]}"#,
+            "ingress.trusted_cidrs[0]",
+            "10.0.0.0/8",
+        ),
+        (
+            r#""ingress":{"trusted_cidrs":["10.0.0.0/33"]}"#,
+            "ingress.trusted_cidrs[0]",
+            "",
+        ),
+        (
+            r#""ingress":{"trusted_cidrs":[7]}"#,
+            "ingress.trusted_cidrs[0]",
+            "expected a string",
+        ),
+        (
+            r#""ingress":{"secrets":["c2hvcnQ="]}"#,
+            "ingress.secrets[0]",
+            "",
+        ),
+        (r#""ingress":{"secrets":["!!!"]}"#, "ingress.secrets[0]", ""),
+        (
+            &format!(r#""ingress":{{"secrets":["{secret}","{secret}"]}}"#),
+            "ingress.secrets[1]",
+            "same secret",
+        ),
+        (
+            &format!(r#""ingress":{{"secrets":["{secret}","{secret}","{secret}"]}}"#),
+            "ingress.secrets",
+            "at most 2",
+        ),
+        (
+            r#""ingress":{"max_ttl_seconds":0}"#,
+            "ingress.max_ttl_seconds",
+            "outside",
+        ),
+        (r#""ingress":{"trusted":[]}"#, "ingress", "unknown field"),
+        (
+            r#""preview":{"query_param":"k"}"#,
+            "preview",
+            "needs \"ingress\"",
+        ),
+        (r#""ingress":{},"preview":{}"#, "preview", "hosts"),
+        (
+            r#""ingress":{},"preview":{"hosts":[{"pattern":"preview.example.com","service":"s"}]}"#,
+            "preview.hosts[0].pattern",
+            "*.",
+        ),
+        (
+            r#""ingress":{},"preview":{"hosts":[{"pattern":"*.a..b","service":"s"}]}"#,
+            "preview.hosts[0].pattern",
+            "not a valid host",
+        ),
+        (
+            r#""ingress":{},"preview":{"hosts":[{"pattern":"*.a.b"}]}"#,
+            "preview.hosts[0].service",
+            "missing",
+        ),
+        (
+            r#""ingress":{},"preview":{"query_param":"a b"}"#,
+            "preview.query_param",
+            "parameter name",
+        ),
+        (
+            r#""rate_limit":{"requests_per_second":0}"#,
+            "rate_limit.requests_per_second",
+            "outside",
+        ),
+        (
+            r#""rate_limit":{"requests_per_second":5,"burst":2000000}"#,
+            "rate_limit.burst",
+            "outside",
+        ),
+        (
+            r#""rate_limit":{"burst":5}"#,
+            "rate_limit.requests_per_second",
+            "missing",
+        ),
+        (
+            r#""rate_limit":{"requests_per_second":99999999999}"#,
+            "rate_limit.requests_per_second",
+            "too large",
+        ),
+        (
+            r#""loop_guard":{"max_hops":0}"#,
+            "loop_guard.max_hops",
+            "outside",
+        ),
+        (r#""loop_guard":{}"#, "loop_guard.max_hops", "missing"),
+    ];
+    for (extra, path, reason) in cases {
+        let text = format!(r#"{{"version":1,{extra},"sandboxes":[]}}"#);
+        let e = Config::from_json(&text).expect_err(extra);
+        assert!(
+            e.0.iter()
+                .any(|e| e.path == *path && e.reason.contains(reason)),
+            "{extra}: want {path}: …{reason}…, got {e}"
+        );
+        assert!(
+            !e.to_string().contains(secret),
+            "a secret in a message: {e}"
+        );
+    }
+    let sandbox_cases: &[(&str, &str)] = &[
+        (
+            r#"{"key":"k","expires_at":"2026-13-01T00:00:00Z","forks":[]}"#,
+            "sandboxes[0].expires_at",
+        ),
+        (
+            r#"{"key":"k","expires_at":"tomorrow","forks":[]}"#,
+            "sandboxes[0].expires_at",
+        ),
+        (
+            r#"{"key":"k","rate_limit":{"requests_per_second":0},"forks":[]}"#,
+            "sandboxes[0].rate_limit.requests_per_second",
+        ),
+        (
+            r#"{"key":"k","forks":[{"service":"a","destination":"b","expires_at":"2026-02-30T00:00:00Z"}]}"#,
+            "sandboxes[0].forks[0].expires_at",
+        ),
+    ];
+    for (sandbox, path) in sandbox_cases {
+        let text = format!(r#"{{"version":1,"sandboxes":[{sandbox}]}}"#);
+        let e = Config::from_json(&text).expect_err(sandbox);
+        assert!(
+            e.0.iter().any(|e| e.path == *path),
+            "{sandbox}: want {path}, got {e}"
+        );
+    }
+    // Every guard at once, valid; a version-1 file without them keeps its
+    // meaning (every guard off).
+    let all = format!(
+        r#"{{"version":1,"ingress":{{"trusted_cidrs":["10.0.0.0/8","fd00::/8"],"secrets":["{secret}"]}},
+            "preview":{{"hosts":[{{"pattern":"*.preview.example.com","service":"frontend"}}],"query_param":"sd-routing-key"}},
+            "rate_limit":{{"requests_per_second":5}},"loop_guard":{{"max_hops":16}},
+            "sandboxes":[{{"key":"k","expires_at":"2027-01-01T00:00:00Z","forks":[]}}]}}"#
+    );
+    let c = Config::from_json(&all).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.rate_limit.map(|l| l.burst),
+        Some(5),
+        "the burst defaults to one second"
+    );
+    assert!(!format!("{c:?}").contains(secret), "Debug redacts secrets");
+    let plain = Config::from_json(r#"{"version":1,"sandboxes":[]}"#).unwrap();
+    assert_eq!(
+        (
+            plain.ingress,
+            plain.preview,
+            plain.rate_limit,
+            plain.loop_guard
+        ),
+        (None, None, None, None)
     );
 }
