@@ -179,3 +179,85 @@ pub fn set_property(path: &[u8], value: &[u8]) -> Result<(), Status> {
         host::proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len())
     })
 }
+
+/// A property (`source\0address`); `Ok(None)` when absent.
+pub fn property(path: &[u8]) -> Result<Option<HostBytes>, Status> {
+    let found = filled(|data, len| {
+        // SAFETY: `path` is alive for the call; `data` and `len` point at
+        // the fields of a live `HostBytes`.
+        unsafe { host::proxy_get_property(path.as_ptr(), path.len(), data, len) }
+    });
+    match found {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Status::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The host's clock, in Unix nanoseconds.
+pub fn current_time_ns() -> Result<u64, Status> {
+    let mut ns = 0u64;
+    // SAFETY: `ns` is a live local the host writes one u64 into.
+    check(unsafe { host::proxy_get_current_time_nanoseconds(&mut ns) })?;
+    Ok(ns)
+}
+
+/// Shared data `key` and its compare-and-swap version; `Ok(None)` when
+/// absent.
+pub fn shared_data(key: &[u8]) -> Result<Option<(HostBytes, u32)>, Status> {
+    let mut bytes = HostBytes::empty();
+    let mut cas = 0u32;
+    // SAFETY: `key` is alive for the call; the out-pointers are the
+    // fields of a live `HostBytes` and a live local.
+    let result = unsafe {
+        host::proxy_get_shared_data(
+            key.as_ptr(),
+            key.len(),
+            &mut bytes.ptr,
+            &mut bytes.len,
+            &mut cas,
+        )
+    };
+    match check(result) {
+        Ok(()) => Ok(Some((bytes, cas))),
+        Err(Status::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets shared data `key` if its version is still `cas` (0: always):
+/// `Ok(false)` on a compare-and-swap mismatch.
+pub fn set_shared_data(key: &[u8], value: &[u8], cas: u32) -> Result<bool, Status> {
+    // SAFETY: both slices are alive for the call; the host only reads them.
+    match check(unsafe {
+        host::proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    }) {
+        Ok(()) => Ok(true),
+        Err(Status::CasMismatch) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn add_request_header(name: &[u8], value: &[u8]) -> Result<(), Status> {
+    // SAFETY: both slices are alive for the call; the host only reads them.
+    check(unsafe {
+        host::proxy_add_header_map_value(
+            MapType::RequestHeaders as u32,
+            name.as_ptr(),
+            name.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
+}
+
+pub fn remove_request_header(name: &[u8]) -> Result<(), Status> {
+    // SAFETY: `name` is alive for the call; the host only reads it.
+    check(unsafe {
+        host::proxy_remove_header_map_value(
+            MapType::RequestHeaders as u32,
+            name.as_ptr(),
+            name.len(),
+        )
+    })
+}

@@ -29,6 +29,11 @@ pub struct Metrics {
     pub config_rejected: Option<u32>,
     pub sandboxes: Option<u32>,
     pub forks: Option<u32>,
+    pub trusted_source: Option<u32>,
+    pub trusted_signature: Option<u32>,
+    pub signature_refused: Option<u32>,
+    pub preview_injected: Option<u32>,
+    pub rate_limit_contended: Option<u32>,
 }
 
 impl Metrics {
@@ -48,6 +53,11 @@ impl Metrics {
             config_rejected: counter("laneway.config.rejected"),
             sandboxes: gauge("laneway.config.sandboxes"),
             forks: gauge("laneway.config.forks"),
+            trusted_source: counter("laneway.ingress.trusted_source"),
+            trusted_signature: counter("laneway.ingress.trusted_signature"),
+            signature_refused: counter("laneway.ingress.signature_refused"),
+            preview_injected: counter("laneway.preview.injected"),
+            rate_limit_contended: counter("laneway.rate_limit.contended"),
         }
     }
 

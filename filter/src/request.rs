@@ -1,31 +1,44 @@
 //! The request path: `proxy_on_request_headers`.
 //!
-//! 1. Read `baggage`, then `tracestate`, by value. If neither exists, count
-//!    `no_key` and continue at once: no allocation, nothing touched.
+//! 1. Read `baggage`, then `tracestate`, by value. If neither exists (and
+//!    no preview entry point is configured, which must look at every
+//!    request), count `no_key` and continue at once: no allocation,
+//!    nothing touched.
 //! 2. Otherwise read the whole header map as pairs: Envoy returns only the
 //!    first value of a repeated header, and every `baggage` and
-//!    `tracestate` line must be read to find conflicts. `:authority` comes
-//!    from the same buffer.
-//! 3. Decide with [`laneway_core::Router::decide`], then act: rewrite
-//!    `:authority` for a fork
-//!    (ABI 0.2.1 makes Envoy clear the route cache, so the router picks the
-//!    fork's virtual host), answer locally for a rejected key, or leave the
-//!    request alone. Only then count the decision and record it as one
-//!    filter-state entry (`wasm.laneway`, written by
-//!    [`laneway_core::filter_state`]: `decision=fork key=K fork=HOST:PORT`),
-//!    so the counters and the log say what was done, not what was meant.
+//!    `tracestate` line must be read to find conflicts. `:authority` and
+//!    `:path` come from the same buffer.
+//! 3. Decide and guard with [`laneway_core::Router::guard`]: the host
+//!    facts a configured guard needs (`source.address`, the clock, shared
+//!    data for the rate limit) are asked for through [`HostFacts`] only
+//!    when that guard runs.
+//! 4. Act: make the header edits the guards ask for (strip untrusted
+//!    routing keys, set the hop counter, inject a preview key, clean
+//!    `:path`), rewrite `:authority` for a fork (ABI 0.2.1 makes Envoy
+//!    clear the route cache, so the router picks the fork's virtual host),
+//!    or answer locally (421 unknown key, 429 rate limit, 508 loop). Only
+//!    then count the decision and record it as one filter-state entry
+//!    (`wasm.laneway`, written by [`laneway_core::filter_state`]:
+//!    `decision=fork key=K fork=HOST:PORT`), so the counters and the
+//!    access log say what was done, not what was meant.
 //!
-//! Budget: at most two host-filled buffers per request (the header found in
-//! step 1, freed at once, and the pairs), each one allocation forced by the
-//! ABI; nothing else allocates. Any surprise (a host call failing, a broken
-//! pairs buffer) sends the request to the baseline unchanged and bumps
-//! `laneway.host_errors` (and no decision counter); a filter-state entry
-//! the host refuses bumps it too. Never panics.
+//! Budget: the header found in step 1 (freed at once), the pairs, and
+//! the buffers of the host facts a guard asked for, each one allocation
+//! forced by the ABI; edits are built in stack buffers. Any surprise (a
+//! host call failing, a broken pairs buffer) sends the request on
+//! unchanged and bumps `laneway.host_errors` (and no decision counter); a
+//! filter-state entry the host refuses bumps it too. (Envoy refuses a
+//! header write only for a stream that is already gone; an edge whose
+//! strip was refused would forward what it could not remove, counted as a
+//! host error, which SECURITY.md says to alert on.) Never panics.
 
 use laneway_core::authority::MAX_FORK_AUTHORITY;
+use laneway_core::cidr::{self, Ip};
 use laneway_core::decide::TraceStateStatus;
 use laneway_core::filter_state::{self, MAX_ENTRY, MAX_KEY_TEXT};
-use laneway_core::{Decision, Reason, Request, Route, Router, Verdict};
+use laneway_core::guard::{BUCKET_BYTES, Facts, HeaderSink, Outcome, Trust};
+use laneway_core::rewrite;
+use laneway_core::{Decision, Reason, Request, Route, Router};
 use proxy_wasm_abi::pairs;
 
 use crate::abi;
@@ -65,6 +78,39 @@ const TRACESTATE: &[u8] = if cfg!(feature = "ignore-tracestate") {
     b"tracestate"
 };
 
+/// The host facts the guards ask for, each read when first asked.
+struct HostFacts;
+
+impl Facts for HostFacts {
+    fn source(&mut self) -> Option<Ip> {
+        let bytes = abi::property(b"source\0address").ok()??;
+        cidr::parse_source(bytes.as_slice())
+    }
+
+    fn now_ns(&mut self) -> Option<u64> {
+        abi::current_time_ns().ok()
+    }
+
+    fn shared_get(&mut self, key: &[u8], out: &mut [u8; BUCKET_BYTES]) -> Result<Option<u32>, ()> {
+        match abi::shared_data(key) {
+            Ok(None) => Ok(None),
+            Ok(Some((bytes, cas))) => match <&[u8; BUCKET_BYTES]>::try_from(bytes.as_slice()) {
+                Ok(b) => {
+                    *out = *b;
+                    Ok(Some(cas))
+                }
+                // Not a bucket: overwrite it (as if absent, unconditionally).
+                Err(_) => Ok(None),
+            },
+            Err(_) => Err(()),
+        }
+    }
+
+    fn shared_set(&mut self, key: &[u8], value: &[u8], cas: u32) -> Result<bool, ()> {
+        abi::set_shared_data(key, value, cas).map_err(|_| ())
+    }
+}
+
 fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
     let tagged = match has_header(b"baggage") {
         Ok(true) => Ok(true),
@@ -73,6 +119,7 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
     };
     match tagged {
         Ok(true) => {}
+        Ok(false) if router.is_some_and(Router::reads_untagged) => {}
         Ok(false) => {
             Metrics::bump(metrics.decisions[Reason::NoKey.index()], 1);
             return CONTINUE;
@@ -96,31 +143,56 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
             .map(|(_, v)| v)
     };
     let authority = named(b":authority").next().unwrap_or_default();
-    let verdict = router.decide(Request {
-        authority,
-        baggage: named(b"baggage"),
-        tracestate: named(TRACESTATE),
-    });
+    let path = if router.reads_untagged() {
+        named(b":path").next().unwrap_or_default()
+    } else {
+        &[]
+    };
+    let outcome = router.guard(
+        Request {
+            authority,
+            baggage: named(b"baggage"),
+            tracestate: named(TRACESTATE),
+        },
+        path,
+        &mut HostFacts,
+    );
+    let verdict = &outcome.verdict;
     let mut key_buf = [0u8; MAX_KEY_TEXT];
     let key = verdict.key.map(|k| {
         let (n, _) = k.value.write_decoded(&mut key_buf);
         &key_buf[..n]
     });
+    // A preview request is decided for its pattern's service.
+    let decided_for = match outcome.edits.preview_host {
+        Some(i) => router.preview_service(i),
+        None => authority,
+    };
     let mut fork_buf = [0u8; MAX_FORK_AUTHORITY];
     let fork = match verdict.decision {
-        Decision::Fork(id) => match router.fork_authority(id, authority, &mut fork_buf) {
+        Decision::Fork(id) => match router.fork_authority(id, decided_for, &mut fork_buf) {
             Some(f) => Some(f),
             None => return host_error(metrics),
         },
         _ => None,
     };
-    // Act first; count and record only what actually happened. A rewrite
-    // or a reply the host refused leaves the request on its way to the
-    // baseline, counted as a host error and nothing else.
-    let Ok(action) = act(router, &verdict, key, fork) else {
+    // Act first; count and record only what actually happened. An edit,
+    // a rewrite or a reply the host refused is counted as a host error
+    // and nothing else.
+    let acted = outcome
+        .apply(
+            router,
+            path,
+            named(b"baggage"),
+            named(TRACESTATE),
+            TRACESTATE,
+            &mut RequestHeaders,
+        )
+        .and_then(|()| act(router, &outcome, key, fork, decided_for));
+    let Ok(action) = acted else {
         return host_error(metrics);
     };
-    count(metrics, &verdict);
+    count(metrics, &outcome);
     // One filter-state entry (one host call) per request that had a key or
     // a reason worth logging; `no_key` leaves it absent, as on the fast path.
     if verdict.decision != Decision::NoKey {
@@ -148,7 +220,8 @@ fn host_error(metrics: &Metrics) -> u32 {
     CONTINUE
 }
 
-fn count(metrics: &Metrics, verdict: &Verdict<'_>) {
+fn count(metrics: &Metrics, outcome: &Outcome<'_>) {
+    let verdict = &outcome.verdict;
     Metrics::bump(metrics.decisions[verdict.decision.reason().index()], 1);
     if verdict.baggage_invalid > 0 {
         Metrics::bump(
@@ -162,49 +235,140 @@ fn count(metrics: &Metrics, verdict: &Verdict<'_>) {
     if let TraceStateStatus::Discarded(_) = verdict.tracestate {
         Metrics::bump(metrics.tracestate_discarded, 1);
     }
+    match outcome.trust {
+        Trust::Source => Metrics::bump(metrics.trusted_source, 1),
+        Trust::Signature => Metrics::bump(metrics.trusted_signature, 1),
+        Trust::Untrusted(Some(_)) => Metrics::bump(metrics.signature_refused, 1),
+        _ => {}
+    }
+    if outcome.edits.inject.is_some() {
+        Metrics::bump(metrics.preview_injected, 1);
+    }
+    if outcome.contended {
+        Metrics::bump(metrics.rate_limit_contended, 1);
+    }
+    if outcome.host_errors > 0 {
+        Metrics::bump(metrics.host_errors, i64::from(outcome.host_errors));
+    }
 }
 
-/// Carries out the decision: rewrites `:authority` for a fork, answers
-/// locally for a rejected key, leaves the request alone otherwise. `Err`
-/// when the host refused the rewrite or the reply.
+/// The request header map, as [`Outcome::apply`] edits it.
+struct RequestHeaders;
+
+impl HeaderSink for RequestHeaders {
+    type Error = abi::Status;
+
+    fn remove(&mut self, name: &[u8]) -> Result<(), abi::Status> {
+        abi::remove_request_header(name)
+    }
+
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), abi::Status> {
+        abi::add_request_header(name, value)
+    }
+
+    fn replace(&mut self, name: &[u8], value: &[u8]) -> Result<(), abi::Status> {
+        abi::replace_request_header(name, value)
+    }
+}
+
+/// Carries out the decision: rewrites `:authority` for a fork (or to a
+/// preview pattern's service), answers locally for a rejected, limited or
+/// looping request, leaves the request alone otherwise. `Err` when the
+/// host refused the rewrite or the reply.
 fn act(
     router: &Router,
-    verdict: &Verdict<'_>,
+    outcome: &Outcome<'_>,
     key: Option<&[u8]>,
     fork: Option<&[u8]>,
+    decided_for: &[u8],
 ) -> Result<u32, abi::Status> {
-    match (verdict.decision.route(), fork) {
+    match (outcome.verdict.decision.route(), fork) {
         (Route::Fork, Some(fork)) => {
             abi::replace_request_header(b":authority", fork)?;
             Ok(CONTINUE)
         }
-        (Route::Reject, _) => reject(router, key.unwrap_or_default()),
-        _ => Ok(CONTINUE),
+        (Route::Reject, _) => reply(router, outcome, key.unwrap_or_default()),
+        _ => {
+            if outcome.edits.preview_host.is_some() {
+                abi::replace_request_header(b":authority", decided_for)?;
+            }
+            Ok(CONTINUE)
+        }
     }
 }
 
-fn reject(router: &Router, key: &[u8]) -> Result<u32, abi::Status> {
-    let mut body = [0u8; MAX_KEY_TEXT + 64];
-    let mut n = 0;
-    for part in [&b"routing key "[..], key, b" has no sandbox\n"] {
-        body[n..n + part.len()].copy_from_slice(part);
-        n += part.len();
+/// Bytes written into a fixed buffer, dropping what does not fit.
+struct Text<'b> {
+    buf: &'b mut [u8],
+    n: usize,
+}
+
+impl Text<'_> {
+    fn put(&mut self, part: &[u8]) -> &mut Self {
+        let end = (self.n + part.len()).min(self.buf.len());
+        let take = end - self.n;
+        self.buf[self.n..end].copy_from_slice(&part[..take]);
+        self.n = end;
+        self
     }
-    let mut headers = [0u8; 128];
+
+    fn num(&mut self, n: u32) -> &mut Self {
+        let mut digits = [0u8; 10];
+        let d = rewrite::decimal(n, &mut digits);
+        let end = (self.n + d.len()).min(self.buf.len());
+        let take = end - self.n;
+        self.buf[self.n..end].copy_from_slice(&d[..take]);
+        self.n = end;
+        self
+    }
+}
+
+fn reply(router: &Router, outcome: &Outcome<'_>, key: &[u8]) -> Result<u32, abi::Status> {
+    let decision = outcome.verdict.decision;
+    let mut body = [0u8; MAX_KEY_TEXT + 160];
+    let mut text = Text {
+        buf: &mut body,
+        n: 0,
+    };
+    let (details, reason): (&[u8], &[u8]) = match decision {
+        Decision::Limited => {
+            let (rps, burst) = outcome
+                .limit
+                .map_or((0, 0), |l| (l.requests_per_second, l.burst));
+            text.put(b"routing key ")
+                .put(key)
+                .put(b" is over its rate limit of ")
+                .num(rps)
+                .put(b" requests per second (burst ")
+                .num(burst)
+                .put(b")\n");
+            (b"laneway_rate_limited", b"limited")
+        }
+        Decision::Looped => {
+            let hops = outcome.hops.unwrap_or(0);
+            text.put(b"routing key ")
+                .put(key)
+                .put(b" has crossed ")
+                .num(hops)
+                .put(b" hops, more than the loop guard allows; is there a call cycle?\n");
+            (b"laneway_loop_detected", b"looped")
+        }
+        _ => {
+            text.put(b"routing key ").put(key).put(b" has no sandbox\n");
+            (b"laneway_unknown_routing_key", b"rejected")
+        }
+    };
+    let n = text.n;
+    let mut headers = [0u8; 160];
     let h = pairs::encode(
         [
             (&b"content-type"[..], &b"text/plain"[..]),
-            (b"x-laneway-decision", b"rejected"),
+            (b"x-laneway-decision", reason),
         ],
         &mut headers,
     )
     .ok_or(abi::Status::SerializationFailure)?;
-    let status = u32::from(router.reject_status());
-    abi::send_local_response(
-        status,
-        b"laneway_unknown_routing_key",
-        &body[..n],
-        &headers[..h],
-    )?;
+    let status = u32::from(outcome.status(router));
+    abi::send_local_response(status, details, &body[..n], &headers[..h])?;
     Ok(PAUSE)
 }
