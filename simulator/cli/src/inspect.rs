@@ -147,5 +147,16 @@ pub fn explain(router: &Router, verdict: &laneway_core::Verdict<'_>) -> String {
             }
             format!("no routing key found, and {}", why.join("; "))
         }
+        Decision::Stripped => format!(
+            "the edge does not trust this request (not from a trusted network, no valid \
+             signature): key {key} was removed and it goes to the baseline"
+        ),
+        Decision::Expired => {
+            format!("key {key}'s sandbox, or its fork of this service, has expired")
+        }
+        Decision::Limited => format!("key {key} is over its rate limit: answered 429"),
+        Decision::Looped => {
+            format!("key {key} crossed more hops than the loop guard allows: answered 508")
+        }
     }
 }

@@ -119,6 +119,28 @@ impl Drop for TempDir {
 
 static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
+/// What a scenario asks for that a real Envoy on loopback cannot give:
+/// its own clock (Envoy has the real one), client addresses (Envoy sees
+/// loopback), preview entry requests, a second configuration for the
+/// gateway.
+fn unsupported(sc: &Scenario) -> Option<&'static str> {
+    if sc.gateway_config.is_some() {
+        Some("a gateway_plugin (the backend runs one filter configuration)")
+    } else if sc.clock_start_ns != laneway_scenario::DEFAULT_CLOCK_NS || sc.clock_step_ns != 0 {
+        Some("a clock (Envoy's is the real one)")
+    } else if sc.traffic.iter().any(|t| t.source.is_some()) {
+        Some("client source addresses (Envoy sees loopback)")
+    } else if sc
+        .traffic
+        .iter()
+        .any(|t| t.authority.is_some() || t.path.is_some())
+    {
+        Some("entry authorities or paths")
+    } else {
+        None
+    }
+}
+
 fn start_error(what: &str, e: impl std::fmt::Display) -> StartError {
     StartError(format!("real Envoy backend: {what}: {e}"))
 }
@@ -127,6 +149,12 @@ impl<'s> EnvoyBackend<'s> {
     /// Starts the workloads and Envoy for `sc`, configured with its
     /// starting plugin configuration.
     pub fn start(module: &Path, sc: &'s Scenario) -> Result<EnvoyBackend<'s>, StartError> {
+        if let Some(why) = unsupported(sc) {
+            return Err(StartError(format!(
+                "the real Envoy backend cannot replay this scenario: it has {why}; replay it \
+                 with --backend wasm (simulator/envoy/tests/guards.rs tests the guards in real Envoy)"
+            )));
+        }
         let n = STARTED.fetch_add(1, Ordering::SeqCst);
         let dir =
             std::env::temp_dir().join(format!("laneway-envoy-backend-{}-{n}", std::process::id()));
@@ -248,15 +276,16 @@ impl<'s> EnvoyBackend<'s> {
     }
 
     /// Waits until Envoy has taken ECDS update number `after + 1`
-    /// (`config_reload`) or refused it (`config_fail`).
+    /// (`update_success`) or refused it (`update_rejected`). Not
+    /// `config_reload`: Envoy counts a refused update there too.
     fn wait_configured(&mut self, after: u64) -> Result<(), StartError> {
-        let fail_before = self.ecds_counter("config_fail");
+        let rejected_before = self.ecds_counter("update_rejected");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if self.ecds_counter("config_reload") > after {
+            if self.ecds_counter("update_success") > after {
                 return Ok(());
             }
-            if self.ecds_counter("config_fail") > fail_before {
+            if self.ecds_counter("update_rejected") > rejected_before {
                 return Err(StartError(
                     "real Envoy backend: Envoy refused the plugin configuration".into(),
                 ));
@@ -283,18 +312,20 @@ impl Drop for EnvoyBackend<'_> {
 
 impl Backend for EnvoyBackend<'_> {
     fn configure(&mut self, config: &str) -> Result<(), String> {
-        let reloads = self.ecds_counter("config_reload");
-        let fails = self.ecds_counter("config_fail");
+        // A refused update bumps `config_reload` as well as
+        // `update_rejected`; only `update_success` says it was taken.
+        let taken = self.ecds_counter("update_success");
+        let refused = self.ecds_counter("update_rejected");
         self.version += 1;
         scenario::write_ecds(&self.ecds, &self.module, config, self.version)
             .map_err(|e| format!("writing the ECDS file: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if self.ecds_counter("config_reload") > reloads {
-                return Ok(());
+            if self.ecds_counter("update_rejected") > refused {
+                return Err("Envoy refused the configuration (ECDS update_rejected); it keeps the last good one".into());
             }
-            if self.ecds_counter("config_fail") > fails {
-                return Err("Envoy refused the configuration (ECDS config_fail); it keeps the last good one".into());
+            if self.ecds_counter("update_success") > taken {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err("Envoy did not take the configuration within 60 s".into());
@@ -457,6 +488,7 @@ fn record(
             served: Served::Failed,
             context_in,
             context_out: None,
+            lines: None,
         };
         match answer {
             Answer::Broken(why) => {

@@ -36,8 +36,8 @@
 //!   [`ProxyState`] beside their own (`|t| &mut t.proxy`), and who add host
 //!   functions of their own to the same `Linker`.
 //! - [`Plugin`] (`load`, `load_with`, `from_bytes`, `vm`, `vm_with`,
-//!   `shared_data`): a linked module, pre-instantiated; cheap to clone.
-//!   Shared data and queues live here, shared by its VMs.
+//!   `shared_data`, `set_shared_data`): a linked module, pre-instantiated;
+//!   cheap to clone. Shared data and queues live here, shared by its VMs.
 //! - [`Vm`] (`request`, `request_on`, `stream`, `add_root`, `roots`,
 //!   `reconfigure`, `advance_clock`, `dispatch_queues`, `metrics`,
 //!   `metric`, `take_logs`, `take_callouts`, `guest_allocations`,

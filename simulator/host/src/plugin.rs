@@ -35,7 +35,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use proxy_wasm_abi::{ABI_VERSIONS, ValKind};
+use proxy_wasm_abi::{ABI_VERSIONS, Status, ValKind};
 use wasmtime::{
     Config, Engine, ExternType, InstancePre, Linker, Module, ProfilingStrategy, ValType,
 };
@@ -347,6 +347,15 @@ impl<T: 'static> Plugin<T> {
     /// sees it.
     pub fn shared_data(&self, key: &[u8]) -> Option<(Vec<u8>, u32)> {
         self.inner.shared.snapshot(key)
+    }
+
+    /// Sets shared-data `key` as a VM's `proxy_set_shared_data` would
+    /// (`cas` 0 always writes), within the default
+    /// [`Limits::shared_data_bytes`](super::Limits::shared_data_bytes):
+    /// for callers preparing a plugin's state before its VMs run.
+    pub fn set_shared_data(&self, key: &[u8], value: &[u8], cas: u32) -> Status {
+        let cap = super::Limits::default().shared_data_bytes;
+        self.inner.shared.set(key, value, cas, cap)
     }
 }
 

@@ -589,6 +589,13 @@ impl<T: 'static> Vm<T> {
         result
     }
 
+    /// Sets the fixed clock to `ns` (Unix nanoseconds), forwards or back,
+    /// without firing ticks: for a replay whose clock is part of the
+    /// scenario, each request at its own time.
+    pub fn set_clock_ns(&mut self, ns: u64) {
+        self.run.state().clock_ns = ns;
+    }
+
     /// Moves the fixed clock forward by `ms` milliseconds, firing
     /// `proxy_on_tick` for every tick of every root context that falls due
     /// (in time order, with the clock at the tick's time), then delivers

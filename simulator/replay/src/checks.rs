@@ -53,7 +53,11 @@ fn miss_cause(sc: &Scenario, trace: &Trace, id: HopId, hop: &Hop) -> Option<Caus
     Some(match hop.served {
         Served::Failed => Cause::Failed,
         Served::Unavailable(_) => Cause::Unavailable,
-        Served::Rejected(_) => Cause::Rejected,
+        Served::Rejected(_) => match hop.reason {
+            Some(Reason::Limited) => Cause::Limited,
+            Some(Reason::Looped) => Cause::Looped,
+            _ => Cause::Rejected,
+        },
         Served::By(Workload::Fork(..)) => Cause::OtherFork,
         // Whatever the context, no filter could have sent it to the fork.
         Served::By(Workload::Baseline(_)) if hop.decided_at == DecidedAt::Nowhere => {
@@ -63,6 +67,9 @@ fn miss_cause(sc: &Scenario, trace: &Trace, id: HopId, hop: &Hop) -> Option<Caus
             Some(Reason::Malformed) => Cause::Malformed,
             Some(Reason::Conflict) => Cause::Conflict,
             Some(Reason::NoFork | Reason::UnknownKey) => Cause::NotConfigured,
+            Some(Reason::Stripped) => Cause::Stripped,
+            Some(Reason::Expired) => Cause::Expired,
+            _ if trace.stripped_at(id).is_some() => Cause::Stripped,
             _ if trace.dropped_at(id).is_some() => Cause::ContextDropped,
             _ => Cause::NoKey,
         },

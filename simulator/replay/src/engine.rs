@@ -268,7 +268,13 @@ pub fn replay(
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let failed = AtomicBool::new(false);
-    let threads = options.threads.clamp(1, 256);
+    // A rate limit makes a verdict depend on the requests before it (its
+    // bucket): replay those in order, on one thread, so they repeat.
+    let threads = if scenario.order_matters() {
+        1
+    } else {
+        options.threads.clamp(1, 256)
+    };
     // The first worker to see a failed hop tells; with fail-fast, every
     // worker stops at its next request.
     let on_failure = |w: &Worker<'_>| {

@@ -26,6 +26,13 @@
 //! [`Call::at`] says which instance a call reaches, for a sidecar that
 //! wants to know.
 //!
+//! The context a workload propagates is the one it *received*: the
+//! `baggage` and `tracestate` lines as the filter forwarded them. A filter
+//! that edits them (an edge removing an untrusted key, the loop guard's
+//! hop counter, a preview key injected) changes what every later hop sees.
+//! The entry call is decided by the ingress gateway's configuration when
+//! the scenario gives one ([`Call::entry`]).
+//!
 //! The walk keeps its own stack (no recursion) and records hops depth
 //! first, each with its parent, into the [`Trace`]. Nothing allocates per
 //! hop once the buffers have grown.
@@ -42,13 +49,28 @@ pub struct Call<'a> {
     /// Where it is decided: the caller's sidecar or the callee's waypoint
     /// (never [`DecidedAt::Nowhere`]: such a call reaches no filter).
     pub at: DecidedAt,
-    /// `host:port` of the callee.
+    /// The entry call, decided at the ingress gateway.
+    pub entry: bool,
+    /// The `:authority` sent: `host:port` of the callee, or the entry's
+    /// own (a preview host).
     pub authority: &'a str,
+    /// `host:port` of the callee.
+    pub service_authority: &'a str,
+    /// The `:path`.
+    pub path: &'a str,
+    /// The caller's address (`source.address`).
+    pub source: &'a str,
+    /// The filters' clock, Unix ns.
+    pub now_ns: u64,
     /// The `baggage` lines the caller sends.
-    pub baggage: &'a [&'a str],
+    pub baggage: &'a [Vec<u8>],
     /// The `tracestate` lines the caller sends.
-    pub tracestate: &'a [&'a str],
+    pub tracestate: &'a [Vec<u8>],
 }
+
+/// The address of a workload calling from inside the mesh, and of a
+/// client whose traffic gives none.
+pub const MESH_SOURCE: &str = "10.0.0.1:40000";
 
 /// A sidecar's decision for one call. Reused from call to call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +83,12 @@ pub struct Decided {
     pub authority: Vec<u8>,
     /// The status of a local reply.
     pub status: u16,
+    /// The filter changed the context lines: these are what it forwarded.
+    pub edited: bool,
+    /// Forwarded `baggage` lines (when `edited`).
+    pub baggage: Vec<Vec<u8>>,
+    /// Forwarded `tracestate` lines (when `edited`).
+    pub tracestate: Vec<Vec<u8>>,
 }
 
 impl Default for Decided {
@@ -70,19 +98,92 @@ impl Default for Decided {
             reason: None,
             authority: Vec::new(),
             status: 200,
+            edited: false,
+            baggage: Vec::new(),
+            tracestate: Vec::new(),
         }
     }
 }
 
 impl Decided {
-    /// Sets every field, reusing the authority buffer.
+    /// Sets every field, reusing the authority buffer; the context lines
+    /// are unedited until [`Decided::forward`] says otherwise.
     pub fn set(&mut self, route: Route, reason: Option<Reason>, authority: &[u8], status: u16) {
         self.route = route;
         self.reason = reason;
         self.authority.clear();
         self.authority.extend_from_slice(authority);
         self.status = status;
+        self.edited = false;
     }
+
+    /// Records the context lines the filter forwarded, when they differ
+    /// from those it was given.
+    pub fn forward<'l>(
+        &mut self,
+        call: &Call<'_>,
+        baggage: impl Iterator<Item = &'l [u8]> + Clone,
+        tracestate: impl Iterator<Item = &'l [u8]> + Clone,
+    ) {
+        let same = |given: &[Vec<u8>], sent: &mut dyn Iterator<Item = &'l [u8]>| {
+            let mut n = 0;
+            for line in sent {
+                if given.get(n).map(Vec::as_slice) != Some(line) {
+                    return false;
+                }
+                n += 1;
+            }
+            n == given.len()
+        };
+        if same(call.baggage, &mut baggage.clone())
+            && same(call.tracestate, &mut tracestate.clone())
+        {
+            self.edited = false;
+            return;
+        }
+        self.edited = true;
+        refill(&mut self.baggage, baggage);
+        refill(&mut self.tracestate, tracestate);
+    }
+}
+
+/// Copies `lines` into `into`, reusing its buffers.
+fn refill<'l>(into: &mut Vec<Vec<u8>>, lines: impl Iterator<Item = &'l [u8]>) {
+    let mut n = 0;
+    for line in lines {
+        if n == into.len() {
+            into.push(Vec::new());
+        }
+        into[n].clear();
+        into[n].extend_from_slice(line);
+        n += 1;
+    }
+    into.truncate(n);
+}
+
+/// Records the lines a caller sent (those its context carries) in the
+/// trace, for reports.
+fn store_lines(trace: &mut Trace, lines: &Lines, context: Context) -> crate::trace::Span {
+    let mut text = Vec::new();
+    for (name, on, list) in [
+        (&b"baggage"[..], context.baggage, &lines.baggage),
+        (b"tracestate", context.tracestate, &lines.tracestate),
+    ] {
+        for line in list.iter().filter(|_| on) {
+            text.extend_from_slice(name);
+            text.extend_from_slice(b": ");
+            text.extend_from_slice(line);
+            text.push(b'\n');
+        }
+    }
+    trace.store(&text)
+}
+
+/// The context lines of one point of the walk, reused request to request.
+#[derive(Default)]
+struct Lines {
+    baggage: Vec<Vec<u8>>,
+    tracestate: Vec<Vec<u8>>,
 }
 
 /// Decides one call at a time: the filter, wherever it runs (a sidecar,
@@ -101,6 +202,8 @@ struct Pending {
     caller: Caller,
     parent: Option<HopId>,
     context: Context,
+    /// Index of the context lines it carries in [`Mesh::lines`].
+    lines: usize,
 }
 
 /// The scenario's mesh around one sidecar.
@@ -108,6 +211,10 @@ pub struct Mesh<S> {
     sidecar: S,
     decided: Decided,
     stack: Vec<Pending>,
+    /// Context lines: the entry's at 0, then every edited set.
+    lines: Vec<Lines>,
+    used: usize,
+    empty: Vec<Vec<u8>>,
 }
 
 impl<S: Sidecar> Mesh<S> {
@@ -117,6 +224,9 @@ impl<S: Sidecar> Mesh<S> {
             sidecar,
             decided: Decided::default(),
             stack: Vec::new(),
+            lines: Vec::new(),
+            used: 0,
+            empty: Vec::new(),
         }
     }
 
@@ -135,12 +245,26 @@ impl<S: Sidecar> Backend for Mesh<S> {
         let sc = plan.scenario;
         trace.clear(plan.group, plan.index);
         let t = &sc.traffic[plan.group];
+        if self.lines.is_empty() {
+            self.lines.push(Lines::default());
+        }
+        refill(
+            &mut self.lines[0].baggage,
+            plan.baggage.iter().map(|s| s.as_bytes()),
+        );
+        refill(
+            &mut self.lines[0].tracestate,
+            plan.tracestate.iter().map(|s| s.as_bytes()),
+        );
+        self.used = 1;
+        let now_ns = sc.clock_ns(plan.index);
         self.stack.clear();
         self.stack.push(Pending {
             call: sc.chains[t.chain].entry,
             caller: Caller::Ingress,
             parent: None,
             context: Context::ENTRY,
+            lines: 0,
         });
         while let Some(p) = self.stack.pop() {
             let service = sc.calls[p.call].service;
@@ -157,21 +281,45 @@ impl<S: Sidecar> Backend for Mesh<S> {
                 served: Served::Failed,
                 context_in: p.context,
                 context_out: None,
+                lines: None,
             };
+            if p.lines != 0 {
+                hop.lines = Some(store_lines(trace, &self.lines[p.lines], p.context));
+            }
             if at == DecidedAt::Nowhere {
                 // No filter on the way: the call reaches the baseline as
                 // it was sent.
                 hop.route = Some(Route::Baseline);
                 hop.served = Served::By(Workload::Baseline(service));
             } else {
+                let entry = p.caller == Caller::Ingress;
+                let lines = &self.lines[p.lines];
                 let call = Call {
                     at,
-                    authority: &sc.services[service].authority,
-                    baggage: if p.context.baggage { plan.baggage } else { &[] },
-                    tracestate: if p.context.tracestate {
-                        plan.tracestate
+                    entry,
+                    authority: match (&t.authority, entry) {
+                        (Some(a), true) => a,
+                        _ => &sc.services[service].authority,
+                    },
+                    service_authority: &sc.services[service].authority,
+                    path: match (&t.path, entry) {
+                        (Some(path), true) => path,
+                        _ => "/",
+                    },
+                    source: match (&t.source, entry) {
+                        (Some(s), true) => s,
+                        _ => MESH_SOURCE,
+                    },
+                    now_ns,
+                    baggage: if p.context.baggage {
+                        &lines.baggage
                     } else {
-                        &[]
+                        &self.empty
+                    },
+                    tracestate: if p.context.tracestate {
+                        &lines.tracestate
+                    } else {
+                        &self.empty
                     },
                 };
                 if let Err(message) = self.sidecar.decide(&call, &mut self.decided) {
@@ -201,10 +349,26 @@ impl<S: Sidecar> Backend for Mesh<S> {
                 continue;
             };
             let propagates = sc.propagation(w, plan.index);
-            let next = Context {
+            let mut next = Context {
                 baggage: p.context.baggage && propagates.baggage(),
                 tracestate: p.context.tracestate && propagates.tracestate(),
             };
+            // What the workload received is what the filter forwarded.
+            let mut lines = p.lines;
+            let d = &self.decided;
+            if hop.decided_at != DecidedAt::Nowhere && d.edited {
+                if self.used == self.lines.len() {
+                    self.lines.push(Lines::default());
+                }
+                let set = &mut self.lines[self.used];
+                refill(&mut set.baggage, d.baggage.iter().map(Vec::as_slice));
+                refill(&mut set.tracestate, d.tracestate.iter().map(Vec::as_slice));
+                lines = self.used;
+                self.used += 1;
+                // A filter that adds a line (a preview key, a hop counter)
+                // gives the workload context it can propagate.
+                next.baggage |= !d.baggage.is_empty() && propagates.baggage();
+            }
             hop.context_out = Some(next);
             let id = trace.push(hop);
             for &c in sc.next_calls(p.call, w).iter().rev() {
@@ -213,6 +377,7 @@ impl<S: Sidecar> Backend for Mesh<S> {
                     caller: Caller::Workload(w),
                     parent: Some(id),
                     context: next,
+                    lines,
                 });
             }
         }

@@ -138,6 +138,10 @@ pub struct Hop {
     /// The context the serving workload sent on to its own calls; `None`
     /// when no workload served the hop.
     pub context_out: Option<Context>,
+    /// The context lines the caller sent, when a filter upstream edited
+    /// them (else they are the traffic's entry lines): `NAME: VALUE`
+    /// lines, each ending in `\n`.
+    pub lines: Option<Span>,
 }
 
 impl Hop {
@@ -255,6 +259,19 @@ impl Trace {
                 return Some(w);
             }
             at = h.parent;
+        }
+        None
+    }
+
+    /// The nearest ancestor of hop `id` where an edge removed an untrusted
+    /// key (reason `stripped`).
+    pub fn stripped_at(&self, id: HopId) -> Option<HopId> {
+        let mut at = self.hop(id).parent;
+        while let Some(p) = at {
+            if self.hop(p).reason == Some(laneway_core::Reason::Stripped) {
+                return Some(p);
+            }
+            at = self.hop(p).parent;
         }
         None
     }

@@ -23,12 +23,15 @@ use crate::mesh::{Call, Decided, Mesh, Sidecar};
 /// The filter-state path the filter writes (Envoy: `wasm.laneway`).
 pub const FILTER_STATE: &str = "laneway";
 
-/// The filter in one wasm VM.
+/// The filter in one wasm VM, and in a second one for the ingress
+/// gateway when the scenario gives it its own configuration.
 pub struct WasmSidecar {
     plugin: Plugin,
     options: HostOptions,
     vm: Vm,
+    gateway: Option<(HostOptions, Vm)>,
     hop: Hop,
+    source: String,
 }
 
 impl WasmSidecar {
@@ -56,8 +59,25 @@ impl WasmSidecar {
             plugin: plugin.clone(),
             options,
             vm,
+            gateway: None,
             hop: Hop::default(),
+            source: String::new(),
         })
+    }
+
+    /// Gives the ingress gateway (the entry call) its own VM, configured
+    /// with `config`.
+    pub fn with_gateway(mut self, config: &str) -> Result<WasmSidecar, StartError> {
+        let options = HostOptions {
+            plugin_config: config.as_bytes().to_vec(),
+            ..self.options.clone()
+        };
+        let vm = self
+            .plugin
+            .vm(&options)
+            .map_err(|e| StartError(format!("the gateway's configuration: {e}")))?;
+        self.gateway = Some((options, vm));
+        Ok(self)
     }
 
     /// The VM, for metrics.
@@ -76,9 +96,13 @@ impl Sidecar for WasmSidecar {
 
     fn decide(&mut self, call: &Call<'_>, out: &mut Decided) -> Result<(), String> {
         let h = &mut self.hop;
+        if self.source != call.source {
+            call.source.clone_into(&mut self.source);
+            h.source = socket_addr(call.source);
+        }
         h.request_headers.clear();
         h.request_headers.add(":authority", call.authority);
-        h.request_headers.add(":path", "/");
+        h.request_headers.add(":path", call.path);
         h.request_headers.add(":method", "GET");
         h.request_headers.add(":scheme", "http");
         for b in call.baggage {
@@ -89,15 +113,20 @@ impl Sidecar for WasmSidecar {
         }
         h.response_headers.clear();
         h.response_headers.add(":status", "200");
-        let outcome = match self.vm.request(&mut self.hop) {
+        let (options, vm) = match (&mut self.gateway, call.entry) {
+            (Some((o, vm)), true) => (&*o, vm),
+            _ => (&self.options, &mut self.vm),
+        };
+        vm.set_clock_ns(call.now_ns);
+        let outcome = match vm.request(&mut self.hop) {
             Ok(o) => o,
             Err(e) => {
                 let message = e.to_string();
                 // A trap poisons the VM; start a fresh one so the replay
                 // goes on.
-                return Err(match self.plugin.vm(&self.options) {
-                    Ok(vm) => {
-                        self.vm = vm;
+                return Err(match self.plugin.vm(options) {
+                    Ok(fresh) => {
+                        *vm = fresh;
                         message
                     }
                     Err(restart) => format!("{message}; restarting the VM failed: {restart}"),
@@ -113,15 +142,43 @@ impl Sidecar for WasmSidecar {
             out.set(Route::Reject, reason, call.authority.as_bytes(), status);
             return Ok(());
         }
-        let authority = self.hop.request_headers.get(":authority").unwrap_or(b"");
-        let route = if authority == call.authority.as_bytes() {
+        let headers = &self.hop.request_headers;
+        let authority = headers.get(":authority").unwrap_or(b"");
+        // A fork is a new host: neither the one sent nor the service's own
+        // (which a preview host is rewritten to).
+        let host = laneway_core::authority::host;
+        let route = if authority == call.authority.as_bytes()
+            || host(authority).eq_ignore_ascii_case(host(call.service_authority.as_bytes()))
+        {
             Route::Baseline
         } else {
             Route::Fork
         };
         out.set(route, reason, authority, 200);
+        out.forward(
+            call,
+            headers.get_all(b"baggage"),
+            headers.get_all(b"tracestate"),
+        );
         Ok(())
     }
+}
+
+/// `source.address` as the host reports it, from a scenario's address
+/// (with or without a port; checked when the scenario was compiled).
+fn socket_addr(text: &str) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let trimmed = text.trim_start_matches('[');
+    text.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| {
+            let ip = trimmed.trim_end_matches(']').parse::<IpAddr>().ok()?;
+            Some(SocketAddr::new(ip, 40000))
+        })
+        .unwrap_or(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            40000,
+        ))
 }
 
 /// Starts a [`WasmSidecar`] mesh per worker.
@@ -154,13 +211,19 @@ impl BackendFactory for WasmFactory {
     }
 
     fn start<'s>(&'s self, scenario: &'s Scenario) -> Result<Box<dyn Backend + 's>, StartError> {
-        let sidecar =
-            WasmSidecar::with_host(&self.plugin, &self.host, &scenario.config).map_err(|e| {
-                StartError(format!(
-                    "{}: a VM with the scenario's plugin configuration did not start: {e}",
-                    self.name
-                ))
-            })?;
+        let started = |what: &str, e: StartError| {
+            StartError(format!(
+                "{}: a VM with the scenario's {what} did not start: {e}",
+                self.name
+            ))
+        };
+        let mut sidecar = WasmSidecar::with_host(&self.plugin, &self.host, &scenario.config)
+            .map_err(|e| started("plugin configuration", e))?;
+        if let Some(gateway) = &scenario.gateway_config {
+            sidecar = sidecar
+                .with_gateway(gateway)
+                .map_err(|e| started("gateway configuration", e))?;
+        }
         Ok(Box::new(Mesh::new(sidecar)))
     }
 }

@@ -86,11 +86,25 @@ fn propagation_text(p: Propagation) -> &'static str {
 
 fn step(sc: &Scenario, e: &Explained, trace: &Trace, id: HopId, hop: &Hop) -> Step {
     let t = &sc.traffic[e.group];
+    let entry = hop.parent.is_none();
     let mut sent = vec![(
         ":authority".to_owned(),
-        sc.services[hop.service].authority.clone(),
+        match (&t.authority, entry) {
+            (Some(a), true) => a.clone(),
+            _ => sc.services[hop.service].authority.clone(),
+        },
     )];
-    if hop.context_in.baggage {
+    if let (Some(path), true) = (&t.path, entry) {
+        sent.push((":path".to_owned(), path.clone()));
+    }
+    if let Some(span) = hop.lines {
+        // A filter upstream edited the context: what was really sent.
+        let text = String::from_utf8_lossy(trace.text(span)).into_owned();
+        sent.extend(text.lines().filter_map(|l| {
+            let (name, value) = l.split_once(": ")?;
+            Some((name.to_owned(), value.to_owned()))
+        }));
+    } else if hop.context_in.baggage {
         sent.extend(
             t.headers
                 .baggage
@@ -98,7 +112,7 @@ fn step(sc: &Scenario, e: &Explained, trace: &Trace, id: HopId, hop: &Hop) -> St
                 .map(|b| ("baggage".to_owned(), b.clone())),
         );
     }
-    if hop.context_in.tracestate {
+    if hop.lines.is_none() && hop.context_in.tracestate {
         sent.extend(
             t.headers
                 .tracestate

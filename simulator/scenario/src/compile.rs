@@ -64,8 +64,11 @@ pub fn derive_config(
                 .map(|f| Fork {
                     service: services[f.service].host.clone(),
                     destination: f.destination.clone(),
+                    expires_at: None,
                 })
                 .collect(),
+            expires_at: None,
+            rate_limit: None,
         })
         .collect();
     config
@@ -543,6 +546,36 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             },
             None => headers_for(t.kind, t.key.as_deref()),
         };
+        let entry = t.headers.as_ref();
+        let source = entry.and_then(|h| h.source.clone());
+        if let Some(s) = &source
+            && laneway_core::cidr::Ip::parse(s.as_bytes()).is_none()
+        {
+            c.error(
+                format!("{at}/headers/source"),
+                format!("{} is not an IPv4 or IPv6 address", cut(s)),
+            );
+        }
+        let authority = entry.and_then(|h| h.authority.clone());
+        if let Some(a) = &authority
+            && let Some(reason) = laneway_core::config::host_problem(a, true)
+        {
+            c.error(format!("{at}/headers/authority"), reason);
+        }
+        let path = entry.and_then(|h| h.path.clone());
+        if let Some(p) = &path
+            && (!p.starts_with('/')
+                || p.len() > 4096
+                || p.bytes().any(|b| !(0x21..0x7f).contains(&b)))
+        {
+            c.error(
+                format!("{at}/headers/path"),
+                format!(
+                    "{} is not a request path: '/' then at most 4096 visible ASCII bytes",
+                    cut(p)
+                ),
+            );
+        }
         let expect = resolve_expect(
             &mut c,
             &names,
@@ -571,6 +604,9 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
             expect,
             first,
             hop_bound: per_request,
+            source,
+            authority,
+            path,
         });
         match first.checked_add(t.count) {
             Some(next) => first = next,
@@ -690,13 +726,37 @@ pub fn compile(file: &Path, spec: &ScenarioSpec) -> Result<Scenario, ScenarioErr
         }
     }
 
+    let gateway_config = spec
+        .gateway_plugin
+        .as_ref()
+        .map(|p| plugin_config(&mut c, p, "/gateway_plugin", &sandboxes, &services, true));
+    let mut clock = (crate::DEFAULT_CLOCK_NS, 0);
+    if let Some(spec_clock) = &spec.clock {
+        if let Some(start) = &spec_clock.start {
+            match laneway_core::rfc3339::parse(start.as_bytes()) {
+                Ok(ns) => clock.0 = ns,
+                Err(e) => c.error("/clock/start", format!("{}: {e}", cut(start))),
+            }
+        }
+        match spec_clock.step_ms.checked_mul(1_000_000) {
+            Some(ns) if spec_clock.step_ms <= 86_400_000 => clock.1 = ns,
+            _ => c.error(
+                "/clock/step_ms",
+                format!("{} ms is more than a day", spec_clock.step_ms),
+            ),
+        }
+    }
+
     let mut inputs = vec![file.to_path_buf()];
     inputs.append(&mut c.read);
     c.finish()?;
-    Ok(Scenario::assemble(
+    let mut scenario = Scenario::assemble(
         file, spec, waypoints, services, sandboxes, calls, chains, traffic, faults, config, first,
         inputs,
-    ))
+    );
+    scenario.gateway_config = gateway_config;
+    (scenario.clock_start_ns, scenario.clock_step_ns) = clock;
+    Ok(scenario)
 }
 
 /// A call cycle: call ids in order, starting and ending with the call that

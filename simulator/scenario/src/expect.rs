@@ -42,11 +42,19 @@ pub enum Cause {
     /// No filter saw the call: in an ambient mesh, the service has no
     /// waypoint.
     NoWaypoint,
+    /// An edge did not trust the request and removed its key.
+    Stripped,
+    /// The sandbox or the fork had expired.
+    Expired,
+    /// The key was over its rate limit (429).
+    Limited,
+    /// The loop guard stopped the request (508).
+    Looped,
 }
 
 impl Cause {
     /// Every cause.
-    pub const ALL: [Cause; 10] = [
+    pub const ALL: [Cause; 14] = [
         Cause::ContextDropped,
         Cause::Malformed,
         Cause::Conflict,
@@ -57,6 +65,10 @@ impl Cause {
         Cause::NoKey,
         Cause::OtherFork,
         Cause::NoWaypoint,
+        Cause::Stripped,
+        Cause::Expired,
+        Cause::Limited,
+        Cause::Looped,
     ];
 
     /// The snake_case name used in scenario files and reports.
@@ -72,6 +84,10 @@ impl Cause {
             Cause::NoKey => "no_key",
             Cause::OtherFork => "other_fork",
             Cause::NoWaypoint => "no_waypoint",
+            Cause::Stripped => "stripped",
+            Cause::Expired => "expired",
+            Cause::Limited => "limited",
+            Cause::Looped => "looped",
         }
     }
 

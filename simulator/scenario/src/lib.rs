@@ -80,6 +80,10 @@ impl fmt::Display for ScenarioErrors {
 
 impl std::error::Error for ScenarioErrors {}
 
+/// The clock of a scenario without `clock`: 2026-01-01T00:00:00Z, the
+/// wasmtime host's own default.
+pub const DEFAULT_CLOCK_NS: u64 = 1_767_225_600_000_000_000;
+
 /// Index of a service.
 pub type ServiceId = usize;
 /// Index of a sandbox.
@@ -203,6 +207,12 @@ pub struct Traffic {
     pub first: u64,
     /// The most hops one request of this group can make.
     pub hop_bound: u64,
+    /// The client's address at the gateway, when given.
+    pub source: Option<String>,
+    /// The entry call's `:authority`, when not the service's host.
+    pub authority: Option<String>,
+    /// The entry call's `:path`, when not `/`.
+    pub path: Option<String>,
 }
 
 /// A fault, compiled.
@@ -259,6 +269,12 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// The plugin configuration at the start.
     pub config: String,
+    /// The ingress gateway's configuration, when it has its own.
+    pub gateway_config: Option<String>,
+    /// The filters' clock at request 0, Unix ns.
+    pub clock_start_ns: u64,
+    /// Nanoseconds between two requests.
+    pub clock_step_ns: u64,
     /// Total requests.
     pub requests: u64,
     /// The files it was read from: the scenario, then every plugin
@@ -358,12 +374,50 @@ impl Scenario {
             traffic,
             faults,
             config,
+            gateway_config: None,
+            clock_start_ns: DEFAULT_CLOCK_NS,
+            clock_step_ns: 0,
             requests,
             inputs,
             fork_hosts,
             fork_index,
             down,
             drops,
+        }
+    }
+
+    /// Whether a request's verdict can depend on the ones before it: a
+    /// rate limit in a configuration (its token bucket), so the replay must
+    /// run them in order.
+    pub fn order_matters(&self) -> bool {
+        let limited = |text: &str| {
+            // Cheap first: a million-sandbox configuration takes seconds
+            // to parse.
+            text.contains("rate_limit")
+                && laneway_core::Config::parse(text).is_ok_and(|c| {
+                    c.rate_limit.is_some() || c.sandboxes.iter().any(|s| s.rate_limit.is_some())
+                })
+        };
+        limited(&self.config)
+            || self.gateway_config.as_deref().is_some_and(limited)
+            || self.faults.iter().any(|f| match f {
+                Fault::ConfigSwap { config, .. } => limited(config),
+                _ => false,
+            })
+    }
+
+    /// The filters' clock when request `index` is sent.
+    pub fn clock_ns(&self, index: u64) -> u64 {
+        self.clock_start_ns
+            .saturating_add(index.saturating_mul(self.clock_step_ns))
+    }
+
+    /// The configuration of the filter that decides a call made by
+    /// `caller`: the gateway's for the entry call, else the mesh's.
+    pub fn config_for(&self, entry: bool) -> &str {
+        match (&self.gateway_config, entry) {
+            (Some(g), true) => g,
+            _ => &self.config,
         }
     }
 

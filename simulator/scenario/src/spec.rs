@@ -56,6 +56,14 @@ pub struct ScenarioSpec {
     /// The plugin configuration: derived when absent, a file, or inline.
     #[serde(default)]
     pub plugin: Option<PluginSpec>,
+    /// The ingress gateway's own plugin configuration (Istio: a
+    /// WasmPlugin selecting the gateway), for the entry call only; the
+    /// place for `ingress` and `preview`. Default: `plugin`.
+    #[serde(default)]
+    pub gateway_plugin: Option<PluginSpec>,
+    /// The filters' clock, so expiry and rate limits replay the same.
+    #[serde(default)]
+    pub clock: Option<ClockSpec>,
     /// Traffic groups, replayed in order.
     pub traffic: Vec<TrafficSpec>,
     /// Faults.
@@ -217,6 +225,18 @@ pub struct PluginSpec {
     pub inline: Option<Option<serde_json::Value>>,
 }
 
+/// `clock`: when request 0 is sent, and how far apart requests are.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSpec {
+    /// RFC 3339 (default `2026-01-01T00:00:00Z`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub start: Option<String>,
+    /// Milliseconds between two requests (default 0: all at once).
+    #[serde(default)]
+    pub step_ms: u64,
+}
+
 /// Options of a derived configuration.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -307,6 +327,17 @@ pub struct HeadersSpec {
     /// `tracestate` lines.
     #[serde(default, deserialize_with = "texts")]
     pub tracestate: Vec<String>,
+    /// The client's address as the gateway sees it (`source.address`;
+    /// default `10.0.0.1`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub source: Option<String>,
+    /// The entry call's `:authority` (default: the entry service's host),
+    /// for preview hosts.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub authority: Option<String>,
+    /// The entry call's `:path` (default `/`).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub path: Option<String>,
 }
 
 /// Sparse expectations: only what is given is checked.
@@ -350,7 +381,8 @@ pub struct MissExpect {
     pub service: String,
     /// The cause: `context_dropped`, `malformed`, `conflict`,
     /// `not_configured`, `rejected`, `unavailable`, `failed`, `no_key`,
-    /// `other_fork` or (ambient mesh) `no_waypoint`.
+    /// `other_fork`, `stripped`, `expired`, `limited`, `looped` or
+    /// (ambient mesh) `no_waypoint`.
     #[serde(deserialize_with = "text")]
     pub cause: String,
 }

@@ -278,6 +278,7 @@ fn a_hop_that_answers_itself_is_an_error_with_its_status() {
         served: Served::Rejected(403),
         context_in: Context::ENTRY,
         context_out: None,
+        lines: None,
     });
     let failed = trace.push(Hop {
         parent: Some(root),
@@ -291,6 +292,7 @@ fn a_hop_that_answers_itself_is_an_error_with_its_status() {
         served: Served::Failed,
         context_in: Context::default(),
         context_out: None,
+        lines: None,
     });
     trace.fail(failed, "wasm trap: unreachable".into());
     let spans = spans_of(&hotrod, &trace);
