@@ -1,12 +1,14 @@
 //! The `laneway` CLI: replay scenarios through the filter, import traces
 //! as scenarios, explain one request, inspect headers, validate plugin
 //! configurations, render deployment manifests, package the filter as an
-//! OCI image, and run the filter in a real Envoy. The edge of the program:
+//! OCI image, sign routing keys for an ingress that strips untrusted ones,
+//! and run the filter in a real Envoy. The edge of the program:
 //! the only place that uses `anyhow`, prints, and chooses exit codes. The
 //! work is the library crates': `laneway-scenario`, `laneway-traces`,
 //! `laneway-replay`, `laneway-report`, `laneway-envoy`, `laneway-deploy`;
-//! [`replay`], [`import`], [`inspect`], [`render`], [`oci`] and [`demo`]
-//! are thin views over them, and [`io`] is the one way in and out.
+//! [`replay`], [`import`], [`inspect`], [`render`], [`oci`], [`sign`] and
+//! [`demo`] are thin views over them (and over `laneway-core`), and [`io`]
+//! is the one way in and out.
 //!
 //! Exit codes: 0 = every check holds, 1 = a check failed, 2 = bad input or
 //! usage (every error names the file, the place and the reason), 3 = an
@@ -24,6 +26,7 @@ mod oci;
 mod otlp;
 mod render;
 mod replay;
+mod sign;
 
 use clap::{Parser, Subcommand};
 use laneway_core::{Config, Router};
@@ -127,6 +130,15 @@ enum Command {
     /// --from-oci-layout DIR:TAG REGISTRY/laneway:TAG` or `skopeo copy
     /// oci:DIR:TAG docker://REGISTRY/laneway:TAG`.
     Oci(oci::Args),
+    /// Sign a routing key for an ingress that strips untrusted keys, and
+    /// print the baggage member to send.
+    ///
+    /// Prints e.g. `sd-routing-key=KEY;laneway-sig=v1.EXP.SIG`: EXP is the
+    /// expiry in Unix seconds (now + --ttl), SIG the HMAC-SHA256 made with
+    /// the secret the filter's `ingress.secrets` holds. Send it as a
+    /// `baggage` header. Exit 0, or 2 on a bad secret file (FILE: reason,
+    /// never quoting the secret), key, member name or TTL.
+    Sign(sign::Args),
     /// Start a real Envoy with the filter and a HotROD-like mesh on loopback,
     /// send tagged and untagged requests, and print where each one went.
     ///
@@ -224,6 +236,7 @@ fn run(command: Command) -> Result<u8, Exit> {
         Command::Validate { file, json } => validate(&file, json),
         Command::Render { target } => render::run(target),
         Command::Oci(args) => oci::run(args),
+        Command::Sign(args) => sign::run(args),
         Command::DemoEnvoy { wasm, config } => {
             let text = io::read_text(&config, MAX_CONFIG_BYTES)?;
             load_router(&config)?;
