@@ -5,8 +5,8 @@
 //! The shape is Istio's outbound sidecar: one HTTP listener, one route
 //! configuration, one virtual host per service host (with `host` and
 //! `host:*` domains, as Istio generates), and an HTTP filter chain of an
-//! optional wasm filter followed by the router; one access-log format,
-//! [`ACCESS_LOG_FORMAT`], which ends with Laneway's filter state.
+//! optional wasm filter followed by the router; one access-log format by
+//! default, [`ACCESS_LOG_FORMAT`], which ends with Laneway's filter state.
 //!
 //! Everything binds to 127.0.0.1. Port 0 (the tests' choice) lets the
 //! kernel pick; [`super::Envoy`] reads the real ports back from the admin
@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde_json::{Value, json};
+
+pub use crate::scenario::FailurePolicy;
 
 /// The wasm filter in the chain, if any.
 pub enum Filter<'a> {
@@ -100,12 +102,22 @@ pub struct Sidecar<'a> {
     pub filter: Filter<'a>,
     /// The virtual hosts.
     pub virtual_hosts: Vec<VirtualHost>,
-    /// Where the access log (in [`ACCESS_LOG_FORMAT`]) goes.
+    /// Where the access log goes.
     pub access_log: AccessLog<'a>,
+    /// The access log line ([`ACCESS_LOG_FORMAT`] unless a test needs more
+    /// fields; keep the filter state last, after `laneway: `).
+    pub log_format: &'a str,
+    /// The HTTP connection manager's `use_remote_address`: `true` makes the
+    /// connection's peer the downstream address (as Istio's gateways do);
+    /// `false` (Envoy's default, rendered by leaving the field out) lets
+    /// Envoy take it from `x-forwarded-for`.
+    pub use_remote_address: bool,
     /// The admin port on 127.0.0.1 (0: the kernel picks).
     pub admin_port: u16,
     /// The outbound listener's port on 127.0.0.1 (0: the kernel picks).
     pub listener_port: u16,
+    /// What Envoy does when the wasm filter's VM fails (`FAIL_OPEN`).
+    pub failure_policy: FailurePolicy,
 }
 
 impl<'a> Sidecar<'a> {
@@ -115,8 +127,11 @@ impl<'a> Sidecar<'a> {
             filter,
             virtual_hosts,
             access_log: AccessLog::None,
+            log_format: ACCESS_LOG_FORMAT,
+            use_remote_address: false,
             admin_port: 0,
             listener_port: 0,
+            failure_policy: FailurePolicy::Open,
         }
     }
 }
@@ -195,9 +210,10 @@ pub fn sidecar(s: &Sidecar<'_>) -> Value {
         configuration,
     } = &s.filter
     {
-        filters.push(crate::scenario::filter_config(
+        filters.push(crate::scenario::wasm_filter(
             &module.to_string_lossy(),
             configuration,
+            s.failure_policy,
         ));
     }
     filters.push(json!({
@@ -210,7 +226,10 @@ pub fn sidecar(s: &Sidecar<'_>) -> Value {
         "route_config": {"name": "outbound", "virtual_hosts": virtual_hosts},
         "http_filters": filters,
     });
-    let log_format = json!({"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}});
+    if s.use_remote_address {
+        hcm["use_remote_address"] = json!(true);
+    }
+    let log_format = json!({"text_format_source": {"inline_string": s.log_format}});
     match s.access_log {
         AccessLog::None => {}
         AccessLog::File(path) => {
@@ -298,8 +317,11 @@ pub fn deploy_example() -> Value {
             dns("location-qwblp48fpmb30", 8083),
         ],
         access_log: AccessLog::Stdout,
+        log_format: ACCESS_LOG_FORMAT,
+        use_remote_address: false,
         admin_port: 9901,
         listener_port: 15001,
+        failure_policy: FailurePolicy::Open,
     })
 }
 

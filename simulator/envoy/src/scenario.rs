@@ -143,8 +143,40 @@ fn host_of(sc: &Scenario, w: Workload) -> String {
     }
 }
 
-/// The filter's configuration as an ECDS `TypedExtensionConfig`.
+/// What Envoy does with the filter when its VM fails at run time (a trap,
+/// an abort): the wasm `PluginConfig.failure_policy`. What each one was
+/// seen to do in Envoy 1.40 is pinned by `tests/failure.rs`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// `FAIL_OPEN`, Laneway's: later requests go on without the filter,
+    /// to the baseline.
+    #[default]
+    Open,
+    /// `FAIL_CLOSED`, Envoy's default: later requests get a 503.
+    Closed,
+    /// `FAIL_RELOAD`: 503 until a backoff has passed, then a new VM.
+    Reload,
+}
+
+impl FailurePolicy {
+    /// The enum value's name in Envoy's API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailurePolicy::Open => "FAIL_OPEN",
+            FailurePolicy::Closed => "FAIL_CLOSED",
+            FailurePolicy::Reload => "FAIL_RELOAD",
+        }
+    }
+}
+
+/// The filter's configuration as an ECDS `TypedExtensionConfig`, failing
+/// open.
 pub fn filter_config(module: &str, plugin_config: &str) -> Value {
+    wasm_filter(module, plugin_config, FailurePolicy::Open)
+}
+
+/// [`filter_config`] with another failure policy.
+pub fn wasm_filter(module: &str, plugin_config: &str, failure_policy: FailurePolicy) -> Value {
     json!({
         "name": RESOURCE,
         "typed_config": {
@@ -161,7 +193,7 @@ pub fn filter_config(module: &str, plugin_config: &str) -> Value {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
                     "value": plugin_config,
                 },
-                "failure_policy": "FAIL_OPEN",
+                "failure_policy": failure_policy.as_str(),
             },
         },
     })

@@ -18,6 +18,8 @@ use std::thread;
 pub struct Received {
     /// The workload that served it.
     pub workload: String,
+    /// The request target (`:path`) as it arrived.
+    pub path: String,
     /// Header lines in order, names lowercased.
     pub headers: Vec<(String, Vec<u8>)>,
 }
@@ -102,6 +104,8 @@ impl Drop for Upstreams {
 
 /// One HTTP/1.1 request as a server reads it.
 pub struct Request {
+    /// The request target of the request line (`/path?query`).
+    pub target: String,
     /// Header lines in order, names lowercased, values trimmed.
     pub headers: Vec<(String, Vec<u8>)>,
     /// Its `content-length` body (at most 1 MiB is kept).
@@ -118,6 +122,11 @@ pub fn read_request(reader: &mut impl BufRead) -> Option<Request> {
         Ok(0) | Err(_) => return None,
         Ok(_) => {}
     }
+    let target = line
+        .split(|&b| b == b' ')
+        .nth(1)
+        .map(|t| String::from_utf8_lossy(t).into_owned())
+        .unwrap_or_default();
     let mut headers = Vec::new();
     let mut length = 0usize;
     let mut close = false;
@@ -147,6 +156,7 @@ pub fn read_request(reader: &mut impl BufRead) -> Option<Request> {
     let mut body = vec![0; length.min(1 << 20)];
     reader.read_exact(&mut body).ok()?;
     Some(Request {
+        target,
         headers,
         body,
         close,
@@ -168,6 +178,7 @@ fn serve(stream: TcpStream, workload: &str, received: &Mutex<Vec<Received>>) {
             .unwrap_or_else(|e| e.into_inner())
             .push(Received {
                 workload: workload.to_owned(),
+                path: request.target,
                 headers,
             });
         let reply = format!(
