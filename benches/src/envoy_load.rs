@@ -31,6 +31,8 @@ use laneway_envoy::{Envoy, Options, client};
 use laneway_scenario::WorkloadName;
 use serde_json::json;
 
+use crate::callgrind::{Counting, keepalive_request, send_all};
+
 /// The sandbox whose fork the tagged requests of the mix reach. The mix is
 /// byte-for-byte the same in every setup; instead, each setup places this
 /// sandbox in the *middle* of its list ([`sandbox_key`]), the average
@@ -141,18 +143,23 @@ pub fn mix() -> Vec<MixRequest> {
     ]
 }
 
-const SERVICE: &str = "location";
-const AUTHORITY: &str = "location:8083";
+/// The service every request of the mix calls.
+pub const SERVICE: &str = "location";
+/// Its `:authority`.
+pub const AUTHORITY: &str = "location:8083";
 
-fn fork_host(k: &str) -> String {
+/// The host of `SERVICE`'s fork for key `k`.
+pub fn fork_host(k: &str) -> String {
     format!("{SERVICE}-{k}")
 }
 
-fn fork_body(k: &str) -> String {
+/// What `SERVICE`'s fork for key `k` answers.
+pub fn fork_body(k: &str) -> String {
     format!("{}\n", WorkloadName::fork(SERVICE, k))
 }
 
-fn baseline_body() -> String {
+/// What the baseline `SERVICE` answers.
+pub fn baseline_body() -> String {
     format!("{}\n", WorkloadName::baseline(SERVICE))
 }
 
@@ -544,92 +551,10 @@ pub struct Counted {
     pub kinds: Vec<(String, f64)>,
 }
 
-fn keepalive_request(authority: &str, headers: &[(&str, String)]) -> Vec<u8> {
-    let mut r = format!("GET / HTTP/1.1\r\nHost: {authority}\r\n");
-    for (n, v) in headers {
-        r.push_str(&format!("{n}: {v}\r\n"));
-    }
-    r.push_str("\r\n");
-    r.into_bytes()
-}
-
-/// Sends `requests` in order on one keep-alive connection; fails on any
-/// status but 200.
-fn send_all(listener: SocketAddr, requests: &[Vec<u8>], count: usize) -> Result<()> {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let stream = std::net::TcpStream::connect(listener)?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    for i in 0..count {
-        writer.write_all(&requests[i % requests.len()])?;
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        if !line.starts_with("HTTP/1.1 200") {
-            bail!("request {i} got {line:?}");
-        }
-        let mut length = 0usize;
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h)?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((n, v)) = h.split_once(':')
-                && n.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-    }
-    Ok(())
-}
-
-/// Sends a command to a callgrind process. `callgrind_control` exits 0
-/// even when it fails, so its output is checked.
-fn callgrind(pid: u32, args: &[&str]) -> Result<()> {
-    let out = Command::new("callgrind_control")
-        .args(args)
-        .arg(pid.to_string())
-        .output()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !out.status.success() || text.contains("Error") || !text.contains("OK") {
-        bail!("callgrind_control {args:?} {pid} failed: {text}");
-    }
-    Ok(())
-}
-
-/// Waits for callgrind's dump labelled `label` (written asynchronously,
-/// after `callgrind_control -d` returns) and reads its instruction total.
-fn dumped_instructions(dir: &Path, label: &str) -> Result<u64> {
-    let trigger = format!("desc: Trigger: dump {label}");
-    for _ in 0..600 {
-        for e in std::fs::read_dir(dir)? {
-            let text = std::fs::read_to_string(e?.path()).unwrap_or_default();
-            if text.lines().any(|l| l == trigger)
-                && let Some(n) = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("summary: ")?.trim().parse().ok())
-            {
-                return Ok(n);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("no callgrind dump labelled {label} after 60 s")
-}
-
 /// Counts the instructions Envoy (all threads) executes per request of each
-/// kind of the mix, under valgrind's callgrind: deterministic, unlike
-/// timings on a shared machine. `per_kind` requests per kind, after a
-/// warm-up that lets V8 tier the module up.
+/// kind of the mix, under valgrind's callgrind ([`crate::callgrind`]):
+/// deterministic, unlike timings on a shared machine. `per_kind` requests
+/// per kind, after a warm-up that lets V8 tier the module up.
 pub fn instructions(
     setups: &[Setup],
     laneway: &Path,
@@ -640,42 +565,21 @@ pub fn instructions(
 ) -> Result<Vec<Counted>> {
     let mut out = Vec::new();
     for setup in setups {
-        let cg = dir.join(format!(
-            "callgrind-{}",
-            setup.label().replace([' ', ','], "-")
-        ));
-        let _ = std::fs::remove_dir_all(&cg);
-        std::fs::create_dir_all(&cg)?;
         let bootstrap = bootstrap_for(setup, laneway, empty);
-        let envoy = Envoy::start_with(
+        let mut cg = Counting::start(
             &bootstrap,
-            &Options {
-                wrapper: ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
-                    .iter()
-                    .map(Into::into)
-                    .chain([format!("--callgrind-out-file={}/cg.%p", cg.display()).into()])
-                    .collect(),
-                ready_timeout: Duration::from_secs(300),
-                ..Options::default()
-            },
-        )
-        .with_context(|| {
-            format!(
-                "{} under valgrind (apt-get install valgrind)",
-                setup.label()
-            )
-        })?;
-        let listener = envoy
-            .listener(bootstrap::LISTENER)
-            .context("no outbound listener")?;
-        let pid = envoy.pid();
+            &dir.join(format!(
+                "callgrind-{}",
+                setup.label().replace([' ', ','], "-")
+            )),
+            &setup.label(),
+        )?;
         let mix = mix();
         let all: Vec<Vec<u8>> = mix
             .iter()
             .map(|(_, h, _)| keepalive_request(AUTHORITY, h))
             .collect();
-        send_all(listener, &all, 400)?;
-        callgrind(pid, &["-i", "on"])?;
+        send_all(cg.listener(), &all, 400)?;
         let mut kinds = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
         let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
@@ -693,21 +597,15 @@ pub fn instructions(
             groups.push((kind.to_owned(), requests));
         }
         groups.push(("the mix".to_owned(), all));
-        for (i, (kind, requests)) in groups.iter().enumerate() {
-            callgrind(pid, &["-z"])?;
-            send_all(listener, requests, per_kind)?;
-            let label = format!("k{i}");
-            callgrind(pid, &["-d", &label])?;
-            let n = dumped_instructions(&cg, &label)?;
-            let per = n as f64 / per_kind as f64;
+        for (kind, requests) in &groups {
+            let per = cg.count(requests, per_kind)?;
             progress(&format!(
                 "{:<30} {kind:<22} {per:>9.0} instructions per request",
                 setup.label()
             ));
             kinds.push((kind.clone(), per));
         }
-        drop(envoy);
-        let _ = std::fs::remove_dir_all(&cg);
+        drop(cg);
         out.push(Counted {
             setup: setup.clone(),
             kinds,
