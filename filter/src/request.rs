@@ -297,39 +297,11 @@ fn act(
     }
 }
 
-/// Bytes written into a fixed buffer, dropping what does not fit.
-struct Text<'b> {
-    buf: &'b mut [u8],
-    n: usize,
-}
-
-impl Text<'_> {
-    fn put(&mut self, part: &[u8]) -> &mut Self {
-        let end = (self.n + part.len()).min(self.buf.len());
-        let take = end - self.n;
-        self.buf[self.n..end].copy_from_slice(&part[..take]);
-        self.n = end;
-        self
-    }
-
-    fn num(&mut self, n: u32) -> &mut Self {
-        let mut digits = [0u8; 10];
-        let d = rewrite::decimal(n, &mut digits);
-        let end = (self.n + d.len()).min(self.buf.len());
-        let take = end - self.n;
-        self.buf[self.n..end].copy_from_slice(&d[..take]);
-        self.n = end;
-        self
-    }
-}
-
 fn reply(router: &Router, outcome: &Outcome<'_>, key: &[u8]) -> Result<u32, abi::Status> {
     let decision = outcome.verdict.decision;
+    // Always fits: the key is at most MAX_KEY_TEXT bytes.
     let mut body = [0u8; MAX_KEY_TEXT + 160];
-    let mut text = Text {
-        buf: &mut body,
-        n: 0,
-    };
+    let mut text = rewrite::Writer::new(&mut body);
     let (details, reason): (&[u8], &[u8]) = match decision {
         Decision::Limited => {
             let (rps, burst) = outcome
@@ -358,7 +330,7 @@ fn reply(router: &Router, outcome: &Outcome<'_>, key: &[u8]) -> Result<u32, abi:
             (b"laneway_unknown_routing_key", b"rejected")
         }
     };
-    let n = text.n;
+    let body = text.written();
     let mut headers = [0u8; 160];
     let h = pairs::encode(
         [
@@ -369,6 +341,6 @@ fn reply(router: &Router, outcome: &Outcome<'_>, key: &[u8]) -> Result<u32, abi:
     )
     .ok_or(abi::Status::SerializationFailure)?;
     let status = u32::from(outcome.status(router));
-    abi::send_local_response(status, details, &body[..n], &headers[..h])?;
+    abi::send_local_response(status, details, body, &headers[..h])?;
     Ok(PAUSE)
 }

@@ -53,11 +53,16 @@ pub struct Member<'h> {
 impl<'h> Member<'h> {
     /// The member's properties, each OWS-trimmed, as sent.
     pub fn properties(&self) -> impl Iterator<Item = &'h [u8]> + Clone + 'h {
-        let all = self.properties;
-        all.split(|&b| b == b';')
-            .map(trim_ows)
-            .filter(move |_| !all.is_empty())
+        properties(self.properties)
     }
+}
+
+/// The properties in `all` (a [`Member::properties`] slice), each
+/// OWS-trimmed, as sent.
+pub fn properties(all: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
+    all.split(|&b| b == b';')
+        .map(trim_ows)
+        .filter(move |_| !all.is_empty())
 }
 
 /// Why an element of the list is not a valid member.

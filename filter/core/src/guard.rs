@@ -278,11 +278,6 @@ impl Router {
         &self.guards
     }
 
-    /// Whether this filter is an edge (`ingress` configured).
-    pub fn is_edge(&self) -> bool {
-        self.guards.ingress.is_some()
-    }
-
     /// Whether every request must be looked at, tagged or not: preview
     /// entry points come without `baggage` or `tracestate`.
     pub fn reads_untagged(&self) -> bool {
@@ -365,7 +360,7 @@ impl Router {
                 let token = verdict
                     .key
                     .filter(|k| k.carrier == Carrier::Baggage)
-                    .map(|k| signature::find_token(properties(k.properties)));
+                    .map(|k| signature::find_token(crate::baggage::properties(k.properties)));
                 out.trust = self.trust(
                     ingress,
                     verdict.key,
@@ -718,13 +713,6 @@ impl Preview {
         let present = |name: &[u8]| rewrite::query_param(path, name) != Param::Absent;
         self.param.as_deref().is_some_and(present) || present(signature::PROPERTY.as_bytes())
     }
-}
-
-/// Splits a member's properties, as [`crate::baggage::Member::properties`].
-fn properties(all: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
-    all.split(|&b| b == b';')
-        .map(crate::lines::trim_ows)
-        .filter(move |_| !all.is_empty())
 }
 
 /// A token bucket as stored in shared data.

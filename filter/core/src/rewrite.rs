@@ -179,14 +179,26 @@ pub struct Edited {
     pub hops_set: bool,
 }
 
-struct Writer<'o> {
+/// Bytes written into a buffer the caller owns; a part that does not fit
+/// is dropped, with everything after it, and remembered.
+pub struct Writer<'o> {
     out: &'o mut [u8],
     n: usize,
     overflow: bool,
 }
 
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
+impl<'o> Writer<'o> {
+    /// An empty text in `out`.
+    pub fn new(out: &'o mut [u8]) -> Writer<'o> {
+        Writer {
+            out,
+            n: 0,
+            overflow: false,
+        }
+    }
+
+    /// Appends `bytes`, if they fit.
+    pub fn put(&mut self, bytes: &[u8]) -> &mut Self {
         match self.out.get_mut(self.n..self.n + bytes.len()) {
             Some(dst) if !self.overflow => {
                 dst.copy_from_slice(bytes);
@@ -194,6 +206,18 @@ impl Writer<'_> {
             }
             _ => self.overflow = true,
         }
+        self
+    }
+
+    /// Appends `n` in decimal.
+    pub fn num(&mut self, n: u32) -> &mut Self {
+        let mut digits = [0u8; 10];
+        self.put(decimal(n, &mut digits))
+    }
+
+    /// What was written.
+    pub fn written(&self) -> &[u8] {
+        &self.out[..self.n]
     }
 }
 
@@ -222,16 +246,11 @@ pub fn edit_line(
     hops: Option<u32>,
     out: &mut [u8],
 ) -> Edited {
-    let mut w = Writer {
-        out,
-        n: 0,
-        overflow: false,
-    };
+    let mut w = Writer::new(out);
     let mut changed = false;
     let mut hops_set = false;
     let mut first = true;
     let mut only_ows = true;
-    let mut digits = [0u8; 10];
     for el in line.split(|&b| b == b',') {
         let key = element_key(el);
         if let Some(names) = strip
@@ -259,7 +278,7 @@ pub fn edit_line(
             Some(n) => {
                 w.put(HOPS_MEMBER);
                 w.put(b"=");
-                w.put(decimal(n, &mut digits));
+                w.num(n);
                 only_ows = false;
             }
             None => {
@@ -290,12 +309,7 @@ pub fn new_baggage_line(
     hops: Option<u32>,
     out: &mut [u8],
 ) -> Option<usize> {
-    let mut w = Writer {
-        out,
-        n: 0,
-        overflow: false,
-    };
-    let mut digits = [0u8; 10];
+    let mut w = Writer::new(out);
     if let Some((name, key)) = member {
         w.put(name);
         w.put(b"=");
@@ -307,7 +321,7 @@ pub fn new_baggage_line(
         }
         w.put(HOPS_MEMBER);
         w.put(b"=");
-        w.put(decimal(n, &mut digits));
+        w.num(n);
     }
     (!w.overflow).then_some(w.n)
 }
@@ -367,11 +381,7 @@ pub fn remove_params(path: &[u8], names: &[&[u8]], out: &mut [u8]) -> Option<usi
     if !path[q + 1..].split(|&b| b == b'&').any(removed) {
         return None;
     }
-    let mut w = Writer {
-        out,
-        n: 0,
-        overflow: false,
-    };
+    let mut w = Writer::new(out);
     w.put(&path[..q]);
     let mut first = true;
     for p in path[q + 1..].split(|&b| b == b'&') {

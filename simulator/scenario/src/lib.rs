@@ -412,15 +412,6 @@ impl Scenario {
             .saturating_add(index.saturating_mul(self.clock_step_ns))
     }
 
-    /// The configuration of the filter that decides a call made by
-    /// `caller`: the gateway's for the entry call, else the mesh's.
-    pub fn config_for(&self, entry: bool) -> &str {
-        match (&self.gateway_config, entry) {
-            (Some(g), true) => g,
-            _ => &self.config,
-        }
-    }
-
     /// The most hops a replay of every request can make: each group's
     /// count times the most one of its requests can make (saturating).
     pub fn hop_bound(&self) -> u64 {
