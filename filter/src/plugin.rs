@@ -7,13 +7,14 @@
 //! NACK. A root that never had a good configuration routes everything to
 //! the baseline.
 //!
-//! Several plugins may share one VM, each with its own root context. While
-//! there is only one root (the common case) requests need no bookkeeping;
-//! once there are more, each request context remembers its root.
+//! Several plugins may share one VM, each with its own root context, told
+//! apart by plugin name (see [`with_context`]). The module exports only
+//! the callbacks it needs (`proxy_on_configure`,
+//! `proxy_on_request_headers`, the allocator): Envoy calls every callback
+//! a module exports on every request, 8–9k instructions for the five that
+//! did nothing but return or keep the table of roots.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use laneway_core::{Reason, Router};
 
@@ -71,31 +72,19 @@ impl Metrics {
 
 struct Root {
     id: u32,
+    /// The plugin's name (the `plugin_name` property), which tells the
+    /// roots of one VM apart.
+    name: Box<[u8]>,
     router: Option<Router>,
 }
 
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.0 = u64::from(v);
-    }
-}
+/// At most this many plugin configurations share one VM; a configuration
+/// past it is refused.
+const MAX_ROOTS: usize = 64;
 
 #[derive(Default)]
 struct State {
     roots: Vec<Root>,
-    /// Request context → root context, kept only while several roots exist.
-    parents: HashMap<u32, u32, BuildHasherDefault<IdHasher>>,
     metrics: Option<Metrics>,
 }
 
@@ -103,45 +92,32 @@ thread_local! {
     static STATE: RefCell<State> = RefCell::default();
 }
 
-/// Runs `f` with the router and metrics of `context`'s root. `router` is
-/// `None` when that root has no good configuration.
-pub fn with_context<R>(context: u32, f: impl FnOnce(Option<&Router>, &Metrics) -> R) -> Option<R> {
+/// Runs `f` with the router and metrics of the request's root. `router`
+/// is `None` when that root has no good configuration.
+///
+/// The module exports no `proxy_on_context_create`, so that Envoy makes
+/// no call for it on every request: a request context does not say its
+/// root. With one root (the common case) there is nothing to ask; with
+/// several, the request's `plugin_name` property names it, at the cost of
+/// one host call. A request whose root cannot be found goes to the
+/// baseline and counts `laneway.host_errors`.
+pub fn with_context<R>(f: impl FnOnce(Option<&Router>, &Metrics) -> R) -> Option<R> {
     STATE.with(|s| {
         let s = s.try_borrow().ok()?;
         let metrics = s.metrics.as_ref()?;
         let root = match s.roots.as_slice() {
-            [only] => only,
-            roots => {
-                let parent = s.parents.get(&context).copied();
-                parent
-                    .and_then(|p| roots.iter().find(|r| r.id == p))
-                    .or(roots.first())?
-            }
+            [only] => Some(only),
+            roots => abi::property(b"plugin_name")
+                .ok()
+                .flatten()
+                .and_then(|name| roots.iter().find(|r| *r.name == *name.as_slice())),
+        };
+        let Some(root) = root else {
+            Metrics::bump(metrics.host_errors, 1);
+            return None;
         };
         Some(f(root.router.as_ref(), metrics))
     })
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_context_create(context_id: u32, parent_id: u32) {
-    STATE.with(|s| {
-        let Ok(mut s) = s.try_borrow_mut() else {
-            return;
-        };
-        if parent_id == 0 {
-            s.roots.push(Root {
-                id: context_id,
-                router: None,
-            });
-        } else if s.roots.len() > 1 {
-            s.parents.insert(context_id, parent_id);
-        }
-    });
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_vm_start(_root_id: u32, _vm_configuration_size: usize) -> u32 {
-    1
 }
 
 #[unsafe(no_mangle)]
@@ -163,8 +139,15 @@ pub extern "C" fn proxy_on_configure(root_id: u32, size: usize) -> u32 {
         };
         let s = &mut *s;
         let metrics = s.metrics.get_or_insert_with(Metrics::define);
-        let Some(root) = s.roots.iter_mut().find(|r| r.id == root_id) else {
-            abi::log(LogLevel::Error, "on_configure for an unknown root context");
+        let Some(root) = root_for(&mut s.roots, root_id) else {
+            abi::log(
+                LogLevel::Error,
+                &format!(
+                    "rejected plugin configuration: more than {MAX_ROOTS} plugin \
+                     configurations share this VM; give them separate vm_config.vm_id values"
+                ),
+            );
+            Metrics::bump(metrics.config_rejected, 1);
             return 0;
         };
         match compiled {
@@ -205,22 +188,32 @@ pub extern "C" fn proxy_on_configure(root_id: u32, size: usize) -> u32 {
     })
 }
 
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_done(_context_id: u32) -> u32 {
-    1
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_log(_context_id: u32) {}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_delete(context_id: u32) {
-    STATE.with(|s| {
-        let Ok(mut s) = s.try_borrow_mut() else {
-            return;
-        };
-        if s.parents.remove(&context_id).is_none() {
-            s.roots.retain(|r| r.id != context_id);
-        }
+/// The root that `on_configure` for `root_id` configures: the one with
+/// that id; else the one with the same plugin name, which this root
+/// replaces (Envoy creates a new root context for a plugin whose
+/// configuration changed, and without `proxy_on_delete` the module is not
+/// told that the old one is gone); else a new one. `None` past
+/// [`MAX_ROOTS`].
+fn root_for(roots: &mut Vec<Root>, root_id: u32) -> Option<&mut Root> {
+    if let Some(i) = roots.iter().position(|r| r.id == root_id) {
+        return roots.get_mut(i);
+    }
+    let name: Box<[u8]> = abi::property(b"plugin_name")
+        .ok()
+        .flatten()
+        .map_or_else(Box::default, |n| n.as_slice().into());
+    if let Some(i) = roots.iter().position(|r| r.name == name) {
+        let root = roots.get_mut(i)?;
+        root.id = root_id;
+        return Some(root);
+    }
+    if roots.len() >= MAX_ROOTS {
+        return None;
+    }
+    roots.push(Root {
+        id: root_id,
+        name,
+        router: None,
     });
+    roots.last_mut()
 }

@@ -1,13 +1,22 @@
-//! The request path: `proxy_on_request_headers`.
+//! The request path: `proxy_on_request_headers`, the one callback Envoy
+//! makes per request (see [`crate::plugin`]).
+//!
+//! Every value-returning host call costs Envoy 10–13k instructions (it
+//! calls back into the module to allocate the copy), so the path reads
+//! only what can change the decision, and only the carriers the
+//! configuration names (`routing_key.carriers`).
 //!
 //! 1. Read `baggage`, then `tracestate`, by value. If neither exists (and
 //!    no preview entry point is configured, which must look at every
 //!    request), count `no_key` and continue at once: no allocation,
 //!    nothing touched.
-//! 2. Otherwise read the whole header map as pairs: Envoy returns only the
-//!    first value of a repeated header, and every `baggage` and
-//!    `tracestate` line must be read to find conflicts. `:authority` and
-//!    `:path` come from the same buffer.
+//! 2. Where Envoy joins repeated lines into one value (inline headers;
+//!    `routing_key.joined`), those values are the whole story: decide on
+//!    them, and read `:authority` only when the key names a sandbox (or a
+//!    preview host must be matched). Otherwise Envoy returns only the first
+//!    line of a repeated header, and every `baggage` and `tracestate` line
+//!    must be read to find conflicts: read the whole header map as pairs,
+//!    which hold `:authority` and `:path` too.
 //! 3. Decide and guard with [`laneway_core::Router::guard`]: the host
 //!    facts a configured guard needs (`source.address`, the clock, shared
 //!    data for the rate limit) are asked for through [`HostFacts`] only
@@ -22,9 +31,10 @@
 //!    `decision=fork key=K fork=HOST:PORT`), so the counters and the
 //!    access log say what was done, not what was meant.
 //!
-//! Budget: the header found in step 1 (freed at once), the pairs, and
-//! the buffers of the host facts a guard asked for, each one allocation
-//! forced by the ABI; edits are built in stack buffers. Any surprise (a
+//! Budget: the header found in step 1 (freed at once) and the pairs, or
+//! in joined mode each carrier's value and `:authority`, and the buffers
+//! of the host facts a guard asked for, each one allocation forced by the
+//! ABI; edits are built in stack buffers. Any surprise (a
 //! host call failing, a broken pairs buffer) sends the request on
 //! unchanged and bumps `laneway.host_errors` (and no decision counter); a
 //! filter-state entry the host refuses bumps it too. (Envoy refuses a
@@ -34,6 +44,8 @@
 
 use laneway_core::authority::MAX_FORK_AUTHORITY;
 use laneway_core::cidr::{self, Ip};
+use laneway_core::config::Carriers;
+use laneway_core::decide::Authority;
 use laneway_core::decide::TraceStateStatus;
 use laneway_core::filter_state::{self, MAX_ENTRY, MAX_KEY_TEXT};
 use laneway_core::guard::{BUCKET_BYTES, Facts, HeaderSink, Outcome, Trust};
@@ -41,32 +53,22 @@ use laneway_core::rewrite;
 use laneway_core::{Decision, Reason, Request, Route, Router};
 use proxy_wasm_abi::pairs;
 
-use crate::abi;
+use std::cell::OnceCell;
+
+use crate::abi::{self, HostBytes};
 use crate::plugin::{Metrics, with_context};
 
 #[unsafe(no_mangle)]
 pub extern "C" fn proxy_on_request_headers(
-    context_id: u32,
-    _headers: usize,
-    _end_of_stream: u32,
-) -> u32 {
-    with_context(context_id, |router, metrics| {
-        on_request_headers(router, metrics)
-    })
-    .unwrap_or(CONTINUE)
-}
-
-const CONTINUE: u32 = abi::Action::Continue as u32;
-const PAUSE: u32 = abi::Action::Pause as u32;
-
-#[unsafe(no_mangle)]
-pub extern "C" fn proxy_on_response_headers(
     _context_id: u32,
     _headers: usize,
     _end_of_stream: u32,
 ) -> u32 {
-    CONTINUE
+    with_context(on_request_headers).unwrap_or(CONTINUE)
 }
+
+const CONTINUE: u32 = abi::Action::Continue as u32;
+const PAUSE: u32 = abi::Action::Pause as u32;
 
 /// The header the router reads as `tracestate`. The feature
 /// `ignore-tracestate` is a deliberately wrong build for tests: it reads
@@ -112,18 +114,21 @@ impl Facts for HostFacts {
 }
 
 fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
-    let tagged = match has_header(b"baggage") {
+    let carriers = router.map_or(Carriers::BOTH, Router::carriers);
+    if let Some(router) = router
+        && router.joined()
+    {
+        return joined(router, metrics);
+    }
+    let tagged = match has_header(carriers.baggage, b"baggage") {
         Ok(true) => Ok(true),
-        Ok(false) => has_header(TRACESTATE),
+        Ok(false) => has_header(carriers.tracestate, TRACESTATE),
         Err(e) => Err(e),
     };
     match tagged {
         Ok(true) => {}
         Ok(false) if router.is_some_and(Router::reads_untagged) => {}
-        Ok(false) => {
-            Metrics::bump(metrics.decisions[Reason::NoKey.index()], 1);
-            return CONTINUE;
-        }
+        Ok(false) => return no_key(metrics),
         Err(_) => return host_error(metrics),
     }
     let Some(router) = router else {
@@ -157,6 +162,88 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
         path,
         &mut HostFacts,
     );
+    finish(
+        router,
+        metrics,
+        &outcome,
+        authority,
+        path,
+        named(b"baggage"),
+        named(TRACESTATE),
+    )
+}
+
+/// The request path where Envoy joins repeated `baggage` and `tracestate`
+/// lines into one value (`routing_key.joined`): read each carrier's value,
+/// and `:authority` only once the key names a sandbox (or a preview host
+/// must be matched), never the whole header map.
+fn joined(router: &Router, metrics: &Metrics) -> u32 {
+    let carriers = router.carriers();
+    let read = |carried: bool, name: &[u8]| {
+        if carried {
+            abi::request_header(name)
+        } else {
+            Ok(None)
+        }
+    };
+    let (Ok(baggage), Ok(tracestate)) = (
+        read(carriers.baggage, b"baggage"),
+        read(carriers.tracestate, TRACESTATE),
+    ) else {
+        return host_error(metrics);
+    };
+    let untagged = router.reads_untagged();
+    if baggage.is_none() && tracestate.is_none() && !untagged {
+        return no_key(metrics);
+    }
+    let Ok(path) = read(untagged, b":path") else {
+        return host_error(metrics);
+    };
+    let path = path.as_ref().map_or(&[][..], HostBytes::as_slice);
+    let read_authority = OnceCell::new();
+    let mut authority = Authority::lazy(|| {
+        match read_authority.get_or_init(|| abi::request_header(b":authority")) {
+            Ok(Some(value)) => value.as_slice(),
+            _ => &[],
+        }
+    });
+    let outcome = router.guard_with(
+        lines(&baggage),
+        lines(&tracestate),
+        &mut authority,
+        path,
+        &mut HostFacts,
+    );
+    if let Some(Err(_)) = read_authority.get() {
+        return host_error(metrics);
+    }
+    let authority = authority.if_read().unwrap_or_default();
+    finish(
+        router,
+        metrics,
+        &outcome,
+        authority,
+        path,
+        lines(&baggage),
+        lines(&tracestate),
+    )
+}
+
+/// A joined header's one line, if present.
+fn lines(header: &Option<HostBytes>) -> std::option::IntoIter<&[u8]> {
+    header.as_ref().map(HostBytes::as_slice).into_iter()
+}
+
+/// Acts on a guarded decision, then counts and records it.
+fn finish<'h>(
+    router: &Router,
+    metrics: &Metrics,
+    outcome: &Outcome<'h>,
+    authority: &[u8],
+    path: &[u8],
+    baggage: impl Iterator<Item = &'h [u8]> + Clone,
+    tracestate: impl Iterator<Item = &'h [u8]> + Clone,
+) -> u32 {
     let verdict = &outcome.verdict;
     let mut key_buf = [0u8; MAX_KEY_TEXT];
     let key = verdict.key.map(|k| {
@@ -183,16 +270,16 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
         .apply(
             router,
             path,
-            named(b"baggage"),
-            named(TRACESTATE),
+            baggage,
+            tracestate,
             TRACESTATE,
             &mut RequestHeaders,
         )
-        .and_then(|()| act(router, &outcome, key, fork, decided_for));
+        .and_then(|()| act(router, outcome, key, fork, decided_for));
     let Ok(action) = acted else {
         return host_error(metrics);
     };
-    count(metrics, &outcome);
+    count(metrics, outcome);
     // One filter-state entry (one host call) per request that had a key or
     // a reason worth logging; `no_key` leaves it absent, as on the fast path.
     if verdict.decision != Decision::NoKey {
@@ -210,7 +297,17 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
     action
 }
 
-fn has_header(name: &[u8]) -> Result<bool, abi::Status> {
+fn no_key(metrics: &Metrics) -> u32 {
+    Metrics::bump(metrics.decisions[Reason::NoKey.index()], 1);
+    CONTINUE
+}
+
+/// Whether request header `name` is present; `false` without asking when
+/// it is not a carrier.
+fn has_header(carried: bool, name: &[u8]) -> Result<bool, abi::Status> {
+    if !carried {
+        return Ok(false);
+    }
     // The value is dropped (freed) at once; the pairs buffer has it too.
     abi::request_header(name).map(|v| v.is_some())
 }

@@ -23,6 +23,11 @@
 //! }
 //! ```
 //!
+//! `routing_key` may also say which headers carry a key, and whether the
+//! proxy joins their repeated lines (see [`RoutingKey`]):
+//! `{ "members": [...], "carriers": ["baggage"], "joined": true }`; the
+//! defaults are both carriers, not joined.
+//!
 //! Guards (all optional; each absent field means "off"):
 //!
 //! ```json
@@ -178,11 +183,46 @@ pub struct LoopGuard {
     pub max_hops: u32,
 }
 
-/// `routing_key`: the member names that carry the key.
+/// `routing_key`: the member names that carry the key, the headers that
+/// may carry them, and how the proxy hands those headers over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoutingKey {
     /// Member names, highest precedence first.
     pub members: Vec<String>,
+    /// The headers a key may travel in (`carriers`, default both).
+    pub carriers: Carriers,
+    /// `joined`: the proxy joins repeated `baggage` and `tracestate` lines
+    /// into one value (Envoy with both declared as `inline_headers` in its
+    /// bootstrap), so the filter reads each header's value and never the
+    /// whole header map. Set it only where that bootstrap is in place:
+    /// otherwise a line after the first is invisible to the filter.
+    pub joined: bool,
+}
+
+/// `routing_key.carriers`: which headers may carry a routing key. A header
+/// left out is not read at all: its keys route nothing, and a malformed
+/// value counts nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Carriers {
+    /// `baggage` may carry a key.
+    pub baggage: bool,
+    /// `tracestate` may carry a key.
+    pub tracestate: bool,
+}
+
+impl Carriers {
+    /// Both headers (the default).
+    pub const BOTH: Carriers = Carriers {
+        baggage: true,
+        tracestate: true,
+    };
+
+    /// The carried header names, in the order the configuration lists them.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        [(self.baggage, "baggage"), (self.tracestate, "tracestate")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+    }
 }
 
 /// `unknown_key`: the policy for a key that no sandbox has.
@@ -234,6 +274,8 @@ impl Default for Config {
             version: VERSION,
             routing_key: RoutingKey {
                 members: DEFAULT_MEMBERS.iter().map(|s| (*s).to_owned()).collect(),
+                carriers: Carriers::BOTH,
+                joined: false,
             },
             unknown_key: UnknownKey {
                 policy: UnknownKeyPolicy::Baseline,
@@ -371,6 +413,28 @@ impl Config {
                         "duplicate member name {} (also routing_key.members[{first}])",
                         cut(name)
                     ),
+                );
+            }
+        }
+        if !self.routing_key.carriers.baggage {
+            let needs = [
+                (
+                    self.ingress.is_some(),
+                    "ingress (a signature travels in baggage)",
+                ),
+                (
+                    self.preview.is_some(),
+                    "preview (the key is injected into baggage)",
+                ),
+                (
+                    self.loop_guard.is_some(),
+                    "loop_guard (the hop counter travels in baggage)",
+                ),
+            ];
+            for (_, why) in needs.iter().filter(|(on, _)| *on) {
+                errors.push(
+                    "routing_key.carriers",
+                    format!("must include \"baggage\" when {why} is configured"),
                 );
             }
         }
@@ -960,6 +1024,74 @@ fn read_string(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<
     }
 }
 
+fn read_bool(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<bool> {
+    match json {
+        Json::Bool(b) => Some(*b),
+        other => {
+            expected(errors, path, "true or false", other);
+            None
+        }
+    }
+}
+
+/// `routing_key.carriers`: a non-empty list of `baggage` and `tracestate`,
+/// each at most once.
+fn read_carriers(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Carriers> {
+    let items = read_array(json, path, errors)?;
+    let mut carriers = Carriers {
+        baggage: false,
+        tracestate: false,
+    };
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate().take(MAX_CARRIER_ITEMS) {
+        let path = Path::Index(path, i);
+        let Some(name) = read_string(item, &path, errors) else {
+            ok = false;
+            continue;
+        };
+        let slot = match name.as_str() {
+            "baggage" => &mut carriers.baggage,
+            "tracestate" => &mut carriers.tracestate,
+            _ => {
+                errors.push(
+                    path.to_string(),
+                    format!(
+                        "unknown carrier {}: a routing key travels in \"baggage\" or \"tracestate\"",
+                        cut(&name)
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        if *slot {
+            errors.push(path.to_string(), format!("duplicate carrier {name:?}"));
+            ok = false;
+        }
+        *slot = true;
+    }
+    if items.len() > MAX_CARRIER_ITEMS {
+        errors.push(
+            path.to_string(),
+            format!(
+                "lists {} carriers; there are only two, baggage and tracestate",
+                items.len()
+            ),
+        );
+        ok = false;
+    } else if ok && items.is_empty() {
+        errors.push(
+            path.to_string(),
+            "is empty: list \"baggage\", \"tracestate\" or both".to_owned(),
+        );
+        ok = false;
+    }
+    ok.then_some(carriers)
+}
+
+/// A carriers list is refused past this many items (there are two names).
+const MAX_CARRIER_ITEMS: usize = 2;
+
 fn read_uint(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<u64> {
     match json {
         Json::Number(Number::Unsigned(n)) => Some(*n),
@@ -1026,16 +1158,27 @@ fn read_config<'a>(json: &'a Json<'a>, errors: &mut Errors) -> Config {
     }
     if let Some(rk) = root.get("routing_key") {
         let path = Path::Field(&root.path, "routing_key");
-        if let Some(obj) = Object::open(rk, path, &["members"], errors)
-            && let Some(m) = obj.get("members")
-        {
-            let path = Path::Field(&obj.path, "members");
-            if let Some(items) = read_array(m, &path, errors) {
-                config.routing_key.members = items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, item)| read_string(item, &Path::Index(&path, i), errors))
-                    .collect();
+        if let Some(obj) = Object::open(rk, path, &["members", "carriers", "joined"], errors) {
+            if let Some(m) = obj.get("members") {
+                let path = Path::Field(&obj.path, "members");
+                if let Some(items) = read_array(m, &path, errors) {
+                    config.routing_key.members = items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, item)| read_string(item, &Path::Index(&path, i), errors))
+                        .collect();
+                }
+            }
+            if let Some(c) = obj.get("carriers") {
+                let path = Path::Field(&obj.path, "carriers");
+                if let Some(carriers) = read_carriers(c, &path, errors) {
+                    config.routing_key.carriers = carriers;
+                }
+            }
+            if let Some(j) = obj.get("joined")
+                && let Some(b) = read_bool(j, &Path::Field(&obj.path, "joined"), errors)
+            {
+                config.routing_key.joined = b;
             }
         }
     }
@@ -1307,7 +1450,15 @@ impl Config {
         out.push_str(&format!("{{\"version\":{}", self.version));
         out.push_str(",\"routing_key\":{\"members\":[");
         out.push_str(&list(&self.routing_key.members));
-        out.push_str("]},\"unknown_key\":{");
+        out.push(']');
+        if self.routing_key.carriers != Carriers::BOTH {
+            let names: Vec<String> = self.routing_key.carriers.names().map(q).collect();
+            out.push_str(&format!(",\"carriers\":[{}]", names.join(",")));
+        }
+        if self.routing_key.joined {
+            out.push_str(",\"joined\":true");
+        }
+        out.push_str("},\"unknown_key\":{");
         match self.unknown_key.policy {
             UnknownKeyPolicy::Baseline => out.push_str("\"policy\":\"baseline\""),
             UnknownKeyPolicy::Reject => out.push_str(&format!(

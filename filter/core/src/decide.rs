@@ -34,7 +34,7 @@ use core::fmt;
 
 use crate::authority;
 use crate::baggage::{self, Entry, Limit};
-use crate::config::{self, Config, ConfigErrors, MAX_MEMBER_NAMES, UnknownKeyPolicy};
+use crate::config::{self, Carriers, Config, ConfigErrors, MAX_MEMBER_NAMES, UnknownKeyPolicy};
 use crate::hash::Hasher;
 use crate::index::Index;
 use crate::percent::Value;
@@ -301,6 +301,46 @@ pub struct Request<'h, B, T> {
     pub tracestate: T,
 }
 
+/// A request's `:authority`, known or read on first use (the filter's
+/// host call, made only when the decision needs it).
+pub struct Authority<'h, A> {
+    read: Option<A>,
+    value: Option<&'h [u8]>,
+}
+
+impl<'h> Authority<'h, fn() -> &'h [u8]> {
+    /// An authority already at hand.
+    pub fn known(value: &'h [u8]) -> Self {
+        Authority {
+            read: None,
+            value: Some(value),
+        }
+    }
+}
+
+impl<'h, A: FnOnce() -> &'h [u8]> Authority<'h, A> {
+    /// An authority that `read` fetches when first asked for.
+    pub fn lazy(read: A) -> Self {
+        Authority {
+            read: Some(read),
+            value: None,
+        }
+    }
+
+    /// The authority, read now if it was not yet.
+    pub fn get(&mut self) -> &'h [u8] {
+        if let Some(read) = self.read.take() {
+            self.value = Some(read());
+        }
+        self.value.unwrap_or_default()
+    }
+
+    /// The authority if it was asked for (or known from the start).
+    pub fn if_read(&self) -> Option<&'h [u8]> {
+        self.value
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 struct Found<'h> {
     baggage: Option<Value<'h>>,
@@ -319,6 +359,8 @@ struct ForkRoute {
 /// The compiled routing table and policies of one configuration.
 pub struct Router {
     pub(crate) members: Box<[Box<str>]>,
+    carriers: Carriers,
+    joined: bool,
     policy: UnknownKeyPolicy,
     reject_status: u16,
     keys: Index,
@@ -394,6 +436,8 @@ impl Router {
             pair_hash(seed, r.sandbox, r.service)
         });
         Ok(Router {
+            carriers: config.routing_key.carriers,
+            joined: config.routing_key.joined,
             members: config
                 .routing_key
                 .members
@@ -415,6 +459,17 @@ impl Router {
     /// The routing-key member names, highest precedence first.
     pub fn member_names(&self) -> &[Box<str>] {
         &self.members
+    }
+
+    /// The headers a routing key may travel in; the others are not read.
+    pub fn carriers(&self) -> Carriers {
+        self.carriers
+    }
+
+    /// Whether the proxy joins repeated `baggage` and `tracestate` lines
+    /// into one value, so that reading each header's value sees them all.
+    pub fn joined(&self) -> bool {
+        self.joined
     }
 
     /// The status of a rejected request.
@@ -478,11 +533,35 @@ impl Router {
         B: IntoIterator<Item = &'h [u8]>,
         T: IntoIterator<Item = &'h [u8]>,
     {
+        let mut authority = Authority::known(request.authority);
+        self.decide_with(request.baggage, request.tracestate, &mut authority)
+    }
+
+    /// [`Router::decide`] with the `:authority` asked for only when it can
+    /// change the decision: when the key names a sandbox. A header left out
+    /// of the configuration's carriers is not read.
+    pub fn decide_with<'h, B, T, A>(
+        &self,
+        baggage: B,
+        tracestate: T,
+        authority: &mut Authority<'h, A>,
+    ) -> Verdict<'h>
+    where
+        B: IntoIterator<Item = &'h [u8]>,
+        T: IntoIterator<Item = &'h [u8]>,
+        A: FnOnce() -> &'h [u8],
+    {
+        let baggage = baggage
+            .into_iter()
+            .take(self.carried(self.carriers.baggage));
+        let tracestate = tracestate
+            .into_iter()
+            .take(self.carried(self.carriers.tracestate));
         let names = &self.members[..self.members.len().min(MAX_MEMBER_NAMES)];
         let mut found = [Found::default(); MAX_MEMBER_NAMES];
 
         let mut baggage_invalid = 0u16;
-        let mut members = baggage::members(request.baggage.into_iter());
+        let mut members = baggage::members(baggage);
         for entry in &mut members {
             match entry {
                 Entry::Member(m) => {
@@ -504,7 +583,7 @@ impl Router {
         }
         let baggage_dropped = members.dropped();
 
-        let mut lines = request.tracestate.into_iter().peekable();
+        let mut lines = tracestate.peekable();
         let tracestate = if lines.peek().is_none() {
             TraceStateStatus::Absent
         } else {
@@ -562,12 +641,28 @@ impl Router {
         if conflict {
             return verdict(Decision::Conflict, key);
         }
-        verdict(self.route_key(&value, request.authority).0, key)
+        verdict(self.route_key_with(&value, authority).0, key)
+    }
+
+    /// How many lines of a header to read: all of a carrier, none of
+    /// another header.
+    pub(crate) fn carried(&self, carrier: bool) -> usize {
+        if carrier { usize::MAX } else { 0 }
     }
 
     /// The decision for a request that carries the routing key `value`,
     /// sent to `authority`, and the sandbox the key names.
     pub fn route_key(&self, value: &Value<'_>, authority: &[u8]) -> (Decision, Option<SandboxId>) {
+        self.route_key_with(value, &mut Authority::known(authority))
+    }
+
+    /// [`Router::route_key`], asking for the authority only once the key
+    /// names a sandbox.
+    pub(crate) fn route_key_with<'h, A: FnOnce() -> &'h [u8]>(
+        &self,
+        value: &Value<'_>,
+        authority: &mut Authority<'h, A>,
+    ) -> (Decision, Option<SandboxId>) {
         let Some(sandbox) = self.find_key(value) else {
             let decision = match self.policy {
                 UnknownKeyPolicy::Baseline => Decision::UnknownKey,
@@ -576,7 +671,7 @@ impl Router {
             return (decision, None);
         };
         let decision = self
-            .find_service(authority::host(authority))
+            .find_service(authority::host(authority.get()))
             .and_then(|service| self.find_fork(sandbox, service))
             .map_or(Decision::NoFork, Decision::Fork);
         (decision, Some(SandboxId(sandbox)))

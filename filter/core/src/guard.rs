@@ -40,7 +40,9 @@ use alloc::vec::Vec;
 
 use crate::cidr::{Cidr, Ip};
 use crate::config::{Config, RateLimit};
-use crate::decide::{Carrier, Decision, Request, Router, RoutingKey, SandboxId, Verdict};
+use crate::decide::{
+    Authority, Carrier, Decision, Request, Router, RoutingKey, SandboxId, Verdict,
+};
 use crate::filter_state::MAX_KEY_TEXT;
 use crate::percent::Value;
 use crate::rewrite::{self, Param};
@@ -326,14 +328,42 @@ impl Router {
         T::IntoIter: Clone,
         F: Facts,
     {
-        let baggage = request.baggage.into_iter();
-        let tracestate = request.tracestate.into_iter();
-        let authority = request.authority;
-        let mut verdict = self.decide(Request {
-            authority,
-            baggage: baggage.clone(),
-            tracestate: tracestate.clone(),
-        });
+        let mut authority = Authority::known(request.authority);
+        self.guard_with(
+            request.baggage,
+            request.tracestate,
+            &mut authority,
+            path,
+            facts,
+        )
+    }
+
+    /// [`Router::guard`] with the `:authority` read only when it can change
+    /// the outcome (a key that names a sandbox, a preview host); afterwards
+    /// [`Authority::if_read`] says whether it was. A header left out of the
+    /// configuration's carriers is not read.
+    pub fn guard_with<'h, B, T, A, F>(
+        &self,
+        baggage: B,
+        tracestate: T,
+        authority: &mut Authority<'h, A>,
+        path: &'h [u8],
+        facts: &mut F,
+    ) -> Outcome<'h>
+    where
+        B: IntoIterator<Item = &'h [u8]>,
+        B::IntoIter: Clone,
+        T: IntoIterator<Item = &'h [u8]>,
+        T::IntoIter: Clone,
+        A: FnOnce() -> &'h [u8],
+        F: Facts,
+    {
+        let carriers = self.carriers();
+        let baggage = baggage.into_iter().take(self.carried(carriers.baggage));
+        let tracestate = tracestate
+            .into_iter()
+            .take(self.carried(carriers.tracestate));
+        let mut verdict = self.decide_with(baggage.clone(), tracestate.clone(), authority);
         let mut out = Outcome {
             verdict,
             sandbox: None,
@@ -391,7 +421,13 @@ impl Router {
                 }
             } else if let Some(preview) = &g.preview {
                 match self.preview(
-                    ingress, preview, authority, path, facts, &mut clock, &mut out,
+                    ingress,
+                    preview,
+                    authority.get(),
+                    path,
+                    facts,
+                    &mut clock,
+                    &mut out,
                 ) {
                     Some(v) => verdict = v,
                     None => return out,

@@ -51,6 +51,14 @@ pub fn derive_config(
     if let Some(members) = &derive.members {
         config.routing_key.members = members.clone();
     }
+    if let Some(carriers) = &derive.carriers {
+        // An empty list stays empty, and the configuration's validation
+        // refuses it with its path.
+        config.routing_key.carriers = laneway_core::config::Carriers {
+            baggage: carriers.contains(&spec::CarrierSpec::Baggage),
+            tracestate: carriers.contains(&spec::CarrierSpec::Tracestate),
+        };
+    }
     if derive.unknown_key == Some(UnknownKeySpec::Reject) {
         config.unknown_key.policy = UnknownKeyPolicy::Reject;
     }

@@ -246,6 +246,19 @@ pub struct DeriveSpec {
     /// Routing-key member names.
     #[serde(default, deserialize_with = "opt_texts")]
     pub members: Option<Vec<String>>,
+    /// The headers a key may travel in (default both).
+    #[serde(default)]
+    pub carriers: Option<Vec<CarrierSpec>>,
+}
+
+/// `plugin.derive.carriers[]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CarrierSpec {
+    /// The `baggage` header.
+    Baggage,
+    /// The `tracestate` header.
+    Tracestate,
 }
 
 /// `plugin.derive.unknown_key`.

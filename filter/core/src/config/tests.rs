@@ -67,18 +67,44 @@ fn config() -> impl Strategy<Value = Config> {
         Just((UnknownKeyPolicy::Baseline, DEFAULT_REJECT_STATUS)),
         (400u16..=599).prop_map(|s| (UnknownKeyPolicy::Reject, s)),
     ];
+    let carriers = prop_oneof![
+        Just(Carriers::BOTH),
+        Just(Carriers {
+            baggage: true,
+            tracestate: false
+        }),
+        Just(Carriers {
+            baggage: false,
+            tracestate: true
+        }),
+    ];
     (
-        members,
+        (members, carriers, any::<bool>()),
         policy,
         proptest::collection::vec(sandbox, 0..6),
         guards(),
     )
         .prop_map(
-            |(members, (policy, status), sandboxes, (ingress, preview, rate_limit, loop_guard))| {
+            |(
+                (members, carriers, joined),
+                (policy, status),
+                sandboxes,
+                (ingress, preview, rate_limit, loop_guard),
+            )| {
                 let mut seen = BTreeMap::new();
+                // Guards that read or write baggage need it as a carrier.
+                let carriers = if ingress.is_some() || loop_guard.is_some() {
+                    Carriers::BOTH
+                } else {
+                    carriers
+                };
                 Config {
                     version: VERSION,
-                    routing_key: RoutingKey { members },
+                    routing_key: RoutingKey {
+                        members,
+                        carriers,
+                        joined,
+                    },
                     unknown_key: UnknownKey { policy, status },
                     sandboxes: sandboxes
                         .into_iter()
@@ -444,6 +470,46 @@ fn guard_fields_are_validated_with_their_paths() {
             "outside",
         ),
         (r#""loop_guard":{}"#, "loop_guard.max_hops", "missing"),
+        (
+            r#""routing_key":{"carriers":[]}"#,
+            "routing_key.carriers",
+            "is empty",
+        ),
+        (
+            r#""routing_key":{"carriers":"baggage"}"#,
+            "routing_key.carriers",
+            "expected an array",
+        ),
+        (
+            r#""routing_key":{"carriers":["traceparent"]}"#,
+            "routing_key.carriers[0]",
+            "unknown carrier",
+        ),
+        (
+            r#""routing_key":{"carriers":["baggage","baggage"]}"#,
+            "routing_key.carriers[1]",
+            "duplicate carrier",
+        ),
+        (
+            r#""routing_key":{"carriers":["baggage","tracestate","baggage"]}"#,
+            "routing_key.carriers",
+            "only two",
+        ),
+        (
+            r#""routing_key":{"joined":1}"#,
+            "routing_key.joined",
+            "true or false",
+        ),
+        (
+            r#""routing_key":{"carriers":["tracestate"]},"loop_guard":{"max_hops":3}"#,
+            "routing_key.carriers",
+            "loop_guard",
+        ),
+        (
+            r#""routing_key":{"carriers":["tracestate"]},"ingress":{}"#,
+            "routing_key.carriers",
+            "ingress",
+        ),
     ];
     for (extra, path, reason) in cases {
         let text = format!(r#"{{"version":1,{extra},"sandboxes":[]}}"#);

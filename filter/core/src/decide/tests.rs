@@ -241,3 +241,95 @@ fn oracle_sees_every_reason() {
         Reason::Rejected
     );
 }
+
+fn carriers_router(carriers: &str) -> Router {
+    Router::from_json(&alloc::format!(
+        r#"{{"version": 1, "routing_key": {{"carriers": {carriers}}}, "sandboxes": [
+            {{"key": "k", "forks": [{{"service": "location", "destination": "location-k"}}]}}
+        ]}}"#
+    ))
+    .expect("valid")
+}
+
+/// A header left out of `carriers` is not read: its key routes nothing
+/// and its malformed value is not counted.
+#[test]
+fn a_header_outside_the_carriers_is_not_read() {
+    let both = |r: &Router, baggage: &'static [u8], tracestate: &'static [u8]| {
+        r.decide(Request {
+            authority: b"location",
+            baggage: [baggage],
+            tracestate: [tracestate],
+        })
+    };
+    let baggage_only = carriers_router(r#"["baggage"]"#);
+    let tracestate_only = carriers_router(r#"["tracestate"]"#);
+    let all = carriers_router(r#"["baggage", "tracestate"]"#);
+    let in_tracestate = (&b"other=1"[..], &b"sd-routing-key=k"[..]);
+    let in_baggage = (&b"sd-routing-key=k"[..], &b"a=1"[..]);
+    let fork = |v: &Verdict<'_>| matches!(v.decision, Decision::Fork(_));
+    assert!(fork(&both(&all, in_tracestate.0, in_tracestate.1)));
+    assert!(fork(&both(&all, in_baggage.0, in_baggage.1)));
+    assert_eq!(
+        both(&baggage_only, in_tracestate.0, in_tracestate.1).decision,
+        Decision::NoKey
+    );
+    assert_eq!(
+        both(&baggage_only, in_tracestate.0, in_tracestate.1).tracestate,
+        TraceStateStatus::Absent
+    );
+    assert!(fork(&both(&baggage_only, in_baggage.0, in_baggage.1)));
+    assert_eq!(
+        both(&tracestate_only, in_baggage.0, in_baggage.1).decision,
+        Decision::NoKey
+    );
+    assert!(fork(&both(
+        &tracestate_only,
+        in_tracestate.0,
+        in_tracestate.1
+    )));
+    // A conflict across headers needs both to be carriers.
+    let conflict = (&b"sd-routing-key=k"[..], &b"sd-routing-key=other"[..]);
+    assert_eq!(
+        both(&all, conflict.0, conflict.1).decision,
+        Decision::Conflict
+    );
+    assert!(fork(&both(&baggage_only, conflict.0, conflict.1)));
+    // A malformed tracestate outside the carriers is not even parsed.
+    let v = both(&baggage_only, b"a=1", b"not a tracestate");
+    assert_eq!(v.decision, Decision::NoKey);
+}
+
+/// `decide_with` asks for the `:authority` only when the key names a
+/// sandbox, and then once.
+#[test]
+fn the_authority_is_read_only_for_a_known_key() {
+    let r = router();
+    let cases: &[(&[u8], bool, Option<Decision>)] = &[
+        (b"", false, Some(Decision::NoKey)),
+        (b"other=1", false, Some(Decision::NoKey)),
+        (b"sd-routing-key=nobody", false, Some(Decision::UnknownKey)),
+        (
+            b"sd-routing-key=a,sd-routing-key=b",
+            false,
+            Some(Decision::Conflict),
+        ),
+        (b"sd-routing-key=k", true, None),
+    ];
+    for &(baggage, read, want) in cases {
+        let mut calls = 0;
+        let mut authority = Authority::lazy(|| {
+            calls += 1;
+            &b"location:8080"[..]
+        });
+        let v = r.decide_with([baggage], core::iter::empty(), &mut authority);
+        assert_eq!(authority.if_read().is_some(), read, "{baggage:?}");
+        let _ = authority.get();
+        let _ = authority.get();
+        assert_eq!(calls, 1, "{baggage:?}: read once, whenever first asked");
+        match want {
+            Some(d) => assert_eq!(v.decision, d, "{baggage:?}"),
+            None => assert!(matches!(v.decision, Decision::Fork(_)), "{baggage:?}"),
+        }
+    }
+}
