@@ -532,3 +532,58 @@ fn cli_replay_exit_codes_json_and_junit() {
     assert_eq!(missing.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Routing, as a report states it: every path of every group, hop by hop,
+/// and every check's verdict.
+fn routing(r: &Report) -> Vec<String> {
+    let mut out: Vec<String> = r
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.paths.iter().map(move |p| {
+                let hops: Vec<String> = p
+                    .hops
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{}>{} {} {} {}",
+                            h.caller, h.service, h.route, h.reason, h.served_by
+                        )
+                    })
+                    .collect();
+                format!("{} x{} {} {}", g.name, p.count, p.status, hops.join(" | "))
+            })
+        })
+        .collect();
+    out.extend(r.checks.iter().map(|c| format!("{} {}", c.name, c.passed)));
+    out
+}
+
+/// `routing_key.joined` (Envoy's inline headers) changes how the lines
+/// reach the filter, never where a request goes: every passing scenario
+/// replays, with the wasm filter in joined mode checked against the core,
+/// to the same routing as without it.
+#[test]
+fn joined_lines_route_every_scenario_the_same() {
+    let mut joined_any = 0;
+    for path in yaml_files(&scenarios_dir()) {
+        let s = load(&path);
+        let Ok(mut config) = laneway_core::config::Config::from_json(&s.config) else {
+            continue;
+        };
+        config.routing_key.joined = true;
+        let mut joined = s.clone();
+        joined.config = config.to_json();
+        // A fresh module each time: shared data (the rate limit's
+        // buckets) lives as long as the module, as in Envoy.
+        let (plain, with) = (run(&plugin(), &s, 2), run(&plugin(), &joined, 2));
+        assert_eq!(
+            routing(&plain),
+            routing(&with),
+            "{}: joined lines routed differently",
+            path.display()
+        );
+        joined_any += 1;
+    }
+    assert!(joined_any >= 6, "{joined_any} scenarios");
+}

@@ -215,6 +215,31 @@ pub struct Mesh<S> {
     lines: Vec<Lines>,
     used: usize,
     empty: Vec<Vec<u8>>,
+    /// The configuration says the proxy joins repeated lines
+    /// (`routing_key.joined`, Envoy's inline headers); `None` until the
+    /// first request reads the scenario's.
+    joined: Option<bool>,
+}
+
+/// Whether configuration `text` says the proxy joins repeated `baggage`
+/// and `tracestate` lines (a configuration that does not parse: no).
+fn joined_of(text: &str) -> bool {
+    laneway_core::config::Config::from_json(text).is_ok_and(|c| c.routing_key.joined)
+}
+
+/// Joins `lines` into one, as Envoy joins an inline header's lines on
+/// receipt: with `,` (W3C Trace Context and Baggage both define the lines
+/// of one header as one comma-joined list).
+fn join(lines: &mut Vec<Vec<u8>>) {
+    if lines.len() < 2 {
+        return;
+    }
+    let (first, rest) = lines.split_at_mut(1);
+    for line in rest.iter() {
+        first[0].push(b',');
+        first[0].extend_from_slice(line);
+    }
+    lines.truncate(1);
 }
 
 impl<S: Sidecar> Mesh<S> {
@@ -227,6 +252,7 @@ impl<S: Sidecar> Mesh<S> {
             lines: Vec::new(),
             used: 0,
             empty: Vec::new(),
+            joined: None,
         }
     }
 
@@ -238,7 +264,9 @@ impl<S: Sidecar> Mesh<S> {
 
 impl<S: Sidecar> Backend for Mesh<S> {
     fn configure(&mut self, config: &str) -> Result<(), String> {
-        self.sidecar.configure(config)
+        self.sidecar.configure(config)?;
+        self.joined = Some(joined_of(config));
+        Ok(())
     }
 
     fn run(&mut self, plan: &Plan<'_>, trace: &mut Trace) {
@@ -256,6 +284,11 @@ impl<S: Sidecar> Backend for Mesh<S> {
             &mut self.lines[0].tracestate,
             plan.tracestate.iter().map(|s| s.as_bytes()),
         );
+        let joined = *self.joined.get_or_insert_with(|| joined_of(&sc.config));
+        if joined {
+            join(&mut self.lines[0].baggage);
+            join(&mut self.lines[0].tracestate);
+        }
         self.used = 1;
         let now_ns = sc.clock_ns(plan.index);
         self.stack.clear();
@@ -363,6 +396,11 @@ impl<S: Sidecar> Backend for Mesh<S> {
                 let set = &mut self.lines[self.used];
                 refill(&mut set.baggage, d.baggage.iter().map(Vec::as_slice));
                 refill(&mut set.tracestate, d.tracestate.iter().map(Vec::as_slice));
+                if joined {
+                    // The next proxy joins what this one forwarded.
+                    join(&mut set.baggage);
+                    join(&mut set.tracestate);
+                }
                 lines = self.used;
                 self.used += 1;
                 // A filter that adds a line (a preview key, a hop counter)
