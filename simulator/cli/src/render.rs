@@ -22,8 +22,11 @@ pub enum Target {
     /// and TrafficExtension for outbound sidecars (wasmplugin.yaml,
     /// trafficextension.yaml), the same on waypoints (…-waypoint.yaml), a
     /// WasmPlugin for the ingress gateway (wasmplugin-ingress.yaml),
-    /// EnvoyFilters for meshes without WasmPlugin (envoyfilter*.yaml), and
-    /// each fork's Deployment and Service (forks.yaml).
+    /// EnvoyFilters for meshes without WasmPlugin (envoyfilter*.yaml; in
+    /// envoyfilter-composite.yaml the filter sits behind Envoy's composite
+    /// filter, created only for requests carrying a carrier header), the
+    /// inline-headers bootstrap override (bootstrap-inline-headers.yaml),
+    /// and each fork's Deployment and Service (forks.yaml).
     ///
     /// Without -o, every file goes to stdout, separated by `---`. A bad
     /// scenario exits 2 with FILE: where: reason, and nothing is written.
@@ -61,6 +64,17 @@ pub struct EnvoyArgs {
         default_value = "/etc/laneway/laneway-ecds.json"
     )]
     ecds: PathBuf,
+    /// How the filter sits in the chain: `plain` (before the router, for
+    /// every request) or `composite` (behind Envoy's composite filter,
+    /// created only for requests carrying a header the configuration's
+    /// carriers name).
+    #[arg(long, value_enum, default_value = "plain")]
+    shape: crate::replay::ShapeArg,
+    /// Declare baggage and tracestate as inline headers in the bootstrap
+    /// (Envoy joins repeated lines with `,`), and write the configuration
+    /// with routing_key.joined: true.
+    #[arg(long)]
+    inline_headers: bool,
 }
 
 /// `laneway render istio`.
@@ -89,6 +103,14 @@ pub struct IstioArgs {
         default_value = "registry.example.com/{service}:{key}"
     )]
     fork_image: String,
+    /// The namespace's sidecars and the forks run with the inline-headers
+    /// bootstrap (bootstrap-inline-headers.yaml, named by the pods'
+    /// sidecar.istio.io/bootstrapOverride annotation): their plugins say
+    /// routing_key.joined: true and the forks' pods carry the annotation.
+    /// Only with that bootstrap in place: otherwise the filter misses
+    /// repeated header lines after the first.
+    #[arg(long)]
+    inline_headers: bool,
 }
 
 /// Runs `laneway render TARGET`.
@@ -107,6 +129,8 @@ fn envoy(args: EnvoyArgs) -> Result<u8, Exit> {
         &laneway_envoy::scenario::Render {
             module: &args.module,
             ecds: &args.ecds,
+            shape: args.shape.into(),
+            inline_headers: args.inline_headers,
         },
     );
     emit(&files, args.output.as_deref(), &scenario.inputs)
@@ -120,6 +144,7 @@ fn istio(args: IstioArgs) -> Result<u8, Exit> {
         url: args.url,
         sha256: args.sha256,
         fork_image: args.fork_image,
+        inline_headers: args.inline_headers,
         ..IstioOptions::default()
     };
     let errors = options.validate(&scenario);

@@ -34,6 +34,25 @@ pub enum BackendArg {
     Envoy,
 }
 
+/// How the filter sits in Envoy's chain (`--shape`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShapeArg {
+    /// Before the router, for every request (WasmPlugin's shape).
+    Plain,
+    /// Behind Envoy's composite filter: created only for requests that
+    /// carry a header the configuration's carriers name.
+    Composite,
+}
+
+impl From<ShapeArg> for laneway_envoy::bootstrap::Shape {
+    fn from(s: ShapeArg) -> Self {
+        match s {
+            ShapeArg::Plain => laneway_envoy::bootstrap::Shape::Plain,
+            ShapeArg::Composite => laneway_envoy::bootstrap::Shape::Composite,
+        }
+    }
+}
+
 /// The `replay` command's arguments.
 #[derive(clap::Args)]
 pub struct Args {
@@ -83,6 +102,15 @@ pub struct Args {
     /// (`envoy`, compared hop by hop with `wasm`; one request at a time).
     #[arg(long, value_enum, default_value = "wasm")]
     backend: BackendArg,
+    /// With --backend envoy: how the filter sits in Envoy's chain.
+    #[arg(long, value_enum, default_value = "plain")]
+    shape: ShapeArg,
+    /// With --backend envoy: declare baggage and tracestate as inline
+    /// headers in the bootstrap (Envoy joins repeated lines with `,`); the
+    /// plugin configuration Envoy gets then says routing_key.joined: true
+    /// (the wasm reference keeps the scenario's).
+    #[arg(long)]
+    inline_headers: bool,
     /// Replay only the first N requests of each traffic group, and say so
     /// in the report [default: all; 100 with --backend envoy].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -289,10 +317,21 @@ pub fn run(a: Args) -> Result<u8, Exit> {
     };
     host.limits.memory_bytes = usize::try_from(a.max_memory << 20).unwrap_or(usize::MAX);
     let wasm_backend = WasmFactory::new(plugin, module_name(&wasm)).with_host(host);
-    let envoy_backend = laneway_envoy::backend::EnvoyFactory::new(
-        &wasm,
-        format!("{} in real Envoy", module_name(&wasm)),
-    );
+    if a.backend != BackendArg::Envoy && (a.shape != ShapeArg::Plain || a.inline_headers) {
+        return Err(Exit::input(anyhow::anyhow!(
+            "--shape and --inline-headers shape the real Envoy backend; add --backend envoy"
+        )));
+    }
+    let shape = laneway_envoy::bootstrap::Shape::from(a.shape);
+    let mut envoy_name = format!("{} in real Envoy", module_name(&wasm));
+    if shape != laneway_envoy::bootstrap::Shape::Plain {
+        envoy_name.push_str(&format!(" ({shape})"));
+    }
+    if a.inline_headers {
+        envoy_name.push_str(" (inline headers)");
+    }
+    let envoy_backend = laneway_envoy::backend::EnvoyFactory::new(&wasm, envoy_name)
+        .shaped(shape, a.inline_headers);
     let (primary, reference): (&dyn BackendFactory, &dyn BackendFactory) = match a.backend {
         BackendArg::Wasm => (&wasm_backend, &NativeFactory),
         BackendArg::Envoy => {

@@ -111,6 +111,13 @@ fn deploy_istio_is_what_make_deploy_renders() {
         drift.join("\n  ")
     );
     assert!(fresh.len() >= 8, "{} files rendered", fresh.len());
+    // The deployment shapes (issue 12) are among them.
+    for shape in [
+        "envoyfilter-composite.yaml",
+        "bootstrap-inline-headers.yaml",
+    ] {
+        assert!(fresh.iter().any(|(n, _)| n == shape), "no {shape}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -107,3 +107,48 @@ fn deploy_envoy_hotrod_is_what_render_writes() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_shaped_rendering_validates_and_says_joined_with_inline_headers() {
+    let module = wasm::build("laneway-filter");
+    let hotrod = wasm::workspace().join("testdata/scenarios/hotrod.yaml");
+    let dir = std::env::temp_dir().join(format!("laneway-render-shaped-{}", std::process::id()));
+    let ecds = dir.join("laneway-ecds.json");
+    let paths = [
+        "--module",
+        module.to_str().unwrap(),
+        "--ecds",
+        ecds.to_str().unwrap(),
+    ];
+    render(
+        &hotrod,
+        &dir,
+        &[&paths[..], &["--shape", "composite", "--inline-headers"]].concat(),
+    );
+    laneway_envoy::validate(&dir.join("bootstrap.yaml"))
+        .unwrap_or_else(|e| panic!("composite + inline headers: envoy --mode validate: {e}"));
+    let bootstrap = std::fs::read_to_string(dir.join("bootstrap.yaml")).unwrap();
+    assert!(bootstrap.starts_with(&format!(
+        "# Rendered by `laneway render envoy {} --shape composite --inline-headers`",
+        hotrod.display()
+    )));
+    assert!(bootstrap.contains("envoy.filters.http.composite"));
+    assert!(bootstrap.contains("inline_header_name: baggage"));
+    let e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ecds).unwrap()).unwrap();
+    let config = e["resources"][0]["typed_config"]["config"]["configuration"]["value"]
+        .as_str()
+        .unwrap();
+    assert!(config.contains(r#""joined":true"#), "{config}");
+    // Without --inline-headers, never joined.
+    render(
+        &hotrod,
+        &dir,
+        &[&paths[..], &["--shape", "composite"]].concat(),
+    );
+    let text = std::fs::read_to_string(&ecds).unwrap();
+    assert!(!text.contains("joined"), "{text}");
+    let bootstrap = std::fs::read_to_string(dir.join("bootstrap.yaml")).unwrap();
+    assert!(!bootstrap.contains("inline_headers"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

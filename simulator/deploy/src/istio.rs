@@ -16,11 +16,15 @@
 //!   path) is written with control characters escaped, so it can end no
 //!   comment line;
 //! - files and the documents in them are sorted: by file name, by
-//!   waypoint, by sandbox key and fork host.
+//!   waypoint, by sandbox key and fork host;
+//! - `routing_key.joined` is true exactly in the plugins of the proxies
+//!   [`IstioOptions::inline_headers`] gives inline headers (the outbound
+//!   sidecars of the namespace and the forks), and false everywhere else.
 
 mod envoyfilter;
 mod extensions;
 mod forks;
+mod inline_headers;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -69,6 +73,10 @@ pub struct IstioOptions {
     /// Where the EnvoyFilter reads the module, on the proxy's filesystem,
     /// unless the URL is `file://`.
     pub module_file: String,
+    /// The namespace's sidecars and the forks run with the inline-headers
+    /// bootstrap (`bootstrap-inline-headers.yaml`, named by the forks' pod
+    /// annotation): their plugins say `routing_key.joined: true`.
+    pub inline_headers: bool,
 }
 
 impl Default for IstioOptions {
@@ -84,6 +92,7 @@ impl Default for IstioOptions {
             waypoints: BTreeMap::new(),
             fork_image: "registry.example.com/{service}:{key}".into(),
             module_file: DEFAULT_MODULE_FILE.into(),
+            inline_headers: false,
         }
     }
 }
@@ -143,6 +152,9 @@ impl IstioOptions {
         }
         if self.fork_image != d.fork_image {
             out.push_str(&format!(" --fork-image {}", self.fork_image));
+        }
+        if self.inline_headers {
+            out.push_str(" --inline-headers");
         }
         out
     }
@@ -223,14 +235,20 @@ impl IstioOptions {
 /// Renders every Istio manifest for `scenario`: `(file name, YAML)`,
 /// sorted by file name; a file may hold several documents.
 pub fn istio(scenario: &Scenario, options: &IstioOptions) -> Vec<(String, String)> {
+    let config: Value = serde_json::from_str(&scenario.config).unwrap_or(Value::Null);
+    let mut sidecar_config = config.clone();
+    crate::shapes::set_joined(&mut sidecar_config, options.inline_headers);
     let r = Render {
         scenario,
         options,
-        config: serde_json::from_str(&scenario.config).unwrap_or(Value::Null),
+        config,
+        sidecar_config,
+        sidecar_config_text: crate::shapes::joined_text(&scenario.config, options.inline_headers),
     };
     let mut files = extensions::files(&r);
     files.extend(envoyfilter::files(&r));
     files.push(forks::file(&r));
+    files.push(inline_headers::file(&r));
     files.sort_by(|a, b| a.0.cmp(&b.0));
     files
 }
@@ -241,6 +259,12 @@ struct Render<'a> {
     options: &'a IstioOptions,
     /// The plugin configuration, parsed (order kept).
     config: Value,
+    /// As the namespace's sidecars get it: `routing_key.joined` as
+    /// [`IstioOptions::inline_headers`] says.
+    sidecar_config: Value,
+    /// [`Render::sidecar_config`] as text: the scenario's verbatim when
+    /// joined changes nothing.
+    sidecar_config_text: String,
 }
 
 impl Render<'_> {

@@ -6,6 +6,9 @@
 //!   sidecars, the same two attached to waypoints (ambient mesh), a
 //!   WasmPlugin for the ingress gateway, EnvoyFilters for meshes without
 //!   WasmPlugin, and each fork's Deployment and Service.
+//! - [`shapes`]: the deployment shapes' Envoy fragments (the composite
+//!   wrapper, the inline-headers bootstrap, `routing_key.joined`), one
+//!   builder for the renderer and for laneway-envoy's bootstraps.
 //! - [`oci`]: an OCI image layout of `laneway_filter.wasm` in the Wasm
 //!   image format Istio's agent pulls (`oci://` URLs).
 //!
@@ -15,5 +18,6 @@
 
 pub mod istio;
 pub mod oci;
+pub mod shapes;
 
 pub use istio::{IstioOptions, OptionError, istio};

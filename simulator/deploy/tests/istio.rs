@@ -387,7 +387,7 @@ fn rendering_is_deterministic_and_sorted_and_text_from_the_scenario_stays_in_com
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
-    assert_eq!(names.len(), 8);
+    assert_eq!(names.len(), 10);
     for (name, text) in &a {
         assert!(text.starts_with(RENDERED_MARK), "{name}");
         assert!(
@@ -397,5 +397,141 @@ fn rendering_is_deterministic_and_sorted_and_text_from_the_scenario_stays_in_com
         for d in docs(&a, name) {
             assert_ne!(d["kind"], "Secret", "{name}: the name forged a document");
         }
+    }
+}
+
+/// The plugin configuration an EnvoyFilter's filter carries, through the
+/// composite wrapper when there is one.
+fn envoy_filter_config(d: &Value) -> (Value, String) {
+    let value = &d["spec"]["configPatches"][0]["patch"]["value"];
+    let wasm = match value["name"].as_str() {
+        Some("laneway.composite") => {
+            &value["typed_config"]["xds_matcher"]["matcher_list"]["matchers"][0]["on_match"]["action"]
+                ["typed_config"]["typed_config"]
+        }
+        _ => value,
+    };
+    let text = wasm["typed_config"]["config"]["configuration"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no configuration in {value:#}"))
+        .to_owned();
+    (value.clone(), text)
+}
+
+#[test]
+fn the_composite_envoyfilter_wraps_the_same_filter_and_matches_the_carriers() {
+    let s = hotrod();
+    let files = istio(&s, &IstioOptions::default());
+    let plain = &docs(&files, "envoyfilter.yaml")[0];
+    let composite = &docs(&files, "envoyfilter-composite.yaml")[0];
+    // One name: applying one shape replaces the other.
+    assert_eq!(composite["metadata"], plain["metadata"]);
+    let (p, c) = (
+        &plain["spec"]["configPatches"][0],
+        &composite["spec"]["configPatches"][0],
+    );
+    assert_eq!(
+        c["match"], p["match"],
+        "sidecars, outbound, before the router"
+    );
+    assert_eq!(c["patch"]["operation"], "INSERT_BEFORE");
+    let (wrapper, text) = envoy_filter_config(composite);
+    assert_eq!(text, s.config, "the exact configuration text");
+    let execute = &wrapper["typed_config"]["xds_matcher"]["matcher_list"]["matchers"][0]["on_match"]
+        ["action"];
+    assert_eq!(execute["name"], "composite-action");
+    assert_eq!(execute["typed_config"]["typed_config"], p["patch"]["value"]);
+    assert_eq!(
+        wrapper["typed_config"]["extension_config"]["name"],
+        "envoy.filters.http.composite"
+    );
+    let headers = |w: &Value| -> Vec<String> {
+        let pred = &w["typed_config"]["xds_matcher"]["matcher_list"]["matchers"][0]["predicate"];
+        let list = match pred.get("or_matcher") {
+            Some(o) => o["predicate"].as_array().unwrap().clone(),
+            None => vec![pred.clone()],
+        };
+        list.iter()
+            .map(|p| {
+                p["single_predicate"]["input"]["typed_config"]["header_name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(headers(&wrapper), ["baggage", "tracestate"]);
+    // Keys never in tracestate: the matcher asks for baggage alone.
+    let baggage_only = scenario(&format!(
+        "{FORKS}plugin:\n  inline:\n    version: 1\n    routing_key: {{ carriers: [baggage] }}\n    \
+         sandboxes: [{{ key: pr-1, forks: [{{ service: frontend, destination: frontend-pr-1 }}] }}]\n"
+    ));
+    let files = istio(&baggage_only, &IstioOptions::default());
+    let (wrapper, _) = envoy_filter_config(&docs(&files, "envoyfilter-composite.yaml")[0]);
+    assert_eq!(headers(&wrapper), ["baggage"]);
+}
+
+#[test]
+fn inline_headers_set_joined_exactly_where_the_bootstrap_override_reaches() {
+    let s = scenario(FORKS);
+    let joined = |v: &Value| v["routing_key"]["joined"].clone();
+    for inline in [false, true] {
+        let options = IstioOptions {
+            inline_headers: inline,
+            ..IstioOptions::default()
+        };
+        let files = istio(&s, &options);
+        let want = if inline { json!(true) } else { Value::Null };
+        let sidecar = &docs(&files, "wasmplugin.yaml")[0];
+        assert_eq!(joined(&sidecar["spec"]["pluginConfig"]), want, "{inline}");
+        let te = &docs(&files, "trafficextension.yaml")[0];
+        assert_eq!(joined(&te["spec"]["wasm"]["pluginConfig"]), want);
+        for name in ["envoyfilter.yaml", "envoyfilter-composite.yaml"] {
+            let (_, text) = envoy_filter_config(&docs(&files, name)[0]);
+            let config: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(joined(&config), want, "{name}");
+        }
+        // The gateway's and the waypoints' proxies get no override.
+        let (_, text) = envoy_filter_config(&docs(&files, "envoyfilter-ingress.yaml")[0]);
+        assert_eq!(text, s.config);
+        for name in ["wasmplugin-ingress.yaml", "wasmplugin-waypoint.yaml"] {
+            for d in docs(&files, name) {
+                assert_eq!(joined(&d["spec"]["pluginConfig"]), Value::Null, "{name}");
+            }
+        }
+        // The forks' pods name the ConfigMap of their namespace.
+        for d in docs(&files, "forks.yaml") {
+            if d["kind"] != "Deployment" {
+                continue;
+            }
+            let a = &d["spec"]["template"]["metadata"]["annotations"];
+            let want = if inline {
+                json!({"sidecar.istio.io/bootstrapOverride": "laneway-inline-headers"})
+            } else {
+                Value::Null
+            };
+            assert_eq!(*a, want, "{}", d["metadata"]["name"]);
+        }
+        // One ConfigMap per namespace with annotated pods, whatever the flag.
+        let maps = docs(&files, "bootstrap-inline-headers.yaml");
+        let namespaces: Vec<&str> = maps
+            .iter()
+            .map(|m| m["metadata"]["namespace"].as_str().unwrap())
+            .collect();
+        assert_eq!(namespaces, ["default", "shop"]);
+        for m in &maps {
+            assert_eq!(m["metadata"]["name"], "laneway-inline-headers");
+            let fragment: Value =
+                serde_json::from_str(m["data"]["custom_bootstrap.json"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                fragment,
+                json!({"inline_headers": [
+                    {"inline_header_name": "baggage", "inline_header_type": "REQUEST_HEADER"},
+                    {"inline_header_name": "tracestate", "inline_header_type": "REQUEST_HEADER"},
+                ]})
+            );
+        }
+        let mark = header(&files, "wasmplugin.yaml");
+        assert_eq!(mark.contains("--inline-headers"), inline, "{mark}");
     }
 }

@@ -78,8 +78,10 @@ fn problems(doc: &Value) -> Vec<String> {
     let api = doc["apiVersion"].as_str().unwrap_or_default();
     let kind = doc["kind"].as_str().unwrap_or_default();
     let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
+    // A ConfigMap holds `data`, not a `spec`.
+    let body = if kind == "ConfigMap" { "data" } else { "spec" };
     for key in doc.as_object().into_iter().flat_map(|o| o.keys()) {
-        if !["apiVersion", "kind", "metadata", "spec"].contains(&key.as_str()) {
+        if !["apiVersion", "kind", "metadata", body].contains(&key.as_str()) {
             p.add(key, "unknown top-level field");
         }
     }
@@ -92,6 +94,7 @@ fn problems(doc: &Value) -> Vec<String> {
         }
         ("apps", "v1", "Deployment") => deployment(spec, &mut p),
         ("", "v1", "Service") => service(spec, &mut p),
+        ("", "v1", "ConfigMap") => config_map(&doc["data"], &mut p),
         _ => p.add("apiVersion", format!("no schema for {api} {kind}")),
     }
     p.0
@@ -601,6 +604,27 @@ fn deployment(spec: &Value, p: &mut Problems) {
     labels(selector, "spec.selector.matchLabels", p);
     let pod_labels = &spec["template"]["metadata"]["labels"];
     labels(pod_labels, "spec.template.metadata.labels", p);
+    known_keys(
+        &spec["template"]["metadata"],
+        "spec.template.metadata",
+        &["labels", "annotations"],
+        p,
+    );
+    // Annotation keys are label keys; values are any strings.
+    let annotations = &spec["template"]["metadata"]["annotations"];
+    for (k, v) in annotations.as_object().into_iter().flatten() {
+        labels(
+            &json!({k.as_str(): "x"}),
+            "spec.template.metadata.annotations",
+            p,
+        );
+        if !v.is_string() {
+            p.add(
+                &format!("spec.template.metadata.annotations.{k}"),
+                "must be a string",
+            );
+        }
+    }
     match selector.as_object() {
         Some(m) if !m.is_empty() => {
             for (k, v) in m {
@@ -658,6 +682,32 @@ fn service(spec: &Value, p: &mut Problems) {
             p.add(&format!("{at}.name"), "not a DNS label");
         }
     });
+}
+
+/// A ConfigMap's `data`: keys of `[-._a-zA-Z0-9]+` (at most 253), string
+/// values; and Laneway's one use of it, the bootstrap override, is JSON
+/// an Envoy bootstrap fragment can be.
+fn config_map(data: &Value, p: &mut Problems) {
+    let Some(map) = data.as_object() else {
+        return p.add("data", "missing");
+    };
+    for (k, v) in map {
+        let at = format!("data.{k}");
+        let ok_key = !k.is_empty()
+            && k.len() <= 253
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !ok_key {
+            p.add(&at, "not a valid ConfigMap key");
+        }
+        let Some(text) = v.as_str() else {
+            p.add(&at, "must be a string");
+            continue;
+        };
+        if k.ends_with(".json") && serde_json::from_str::<Value>(text).is_err() {
+            p.add(&at, "not JSON");
+        }
+    }
 }
 
 fn known_keys(v: &Value, at: &str, known: &[&str], p: &mut Problems) {
@@ -733,6 +783,7 @@ fn every_manifest_in_deploy_istio_validates() {
         "Deployment",
         "Service",
         "VirtualService",
+        "ConfigMap",
     ] {
         assert!(kinds.contains(kind), "no {kind} in deploy/istio/");
     }
@@ -767,6 +818,11 @@ fn what_render_writes_validates_whatever_the_options() {
         IstioOptions {
             url: Some("file:///opt/filters/laneway_filter.wasm".into()),
             fork_image: "ghcr.io/acme/{service}:pr-{key}".into(),
+            ..IstioOptions::default()
+        },
+        IstioOptions {
+            namespace: "hotrod".into(),
+            inline_headers: true,
             ..IstioOptions::default()
         },
     ];

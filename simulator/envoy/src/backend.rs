@@ -23,6 +23,11 @@
 //!
 //! One Envoy per replay, one request at a time: configuration swaps then
 //! land between requests exactly as the scenario says.
+//!
+//! The filter runs in any deployment [`Shape`], with or without inline
+//! headers ([`EnvoyFactory::shaped`]); every configuration the backend
+//! writes then says `routing_key.joined` exactly when the headers are
+//! inline, so a scenario replays unchanged in each.
 
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
@@ -40,21 +45,36 @@ use laneway_replay::trace::{Caller, Context, Hop, Served, Trace};
 use laneway_scenario::{CallId, DecidedAt, Scenario, ServiceId, Workload};
 use serde_json::{Value, json};
 
-use crate::scenario::{self, DECISION_HEADER, Endpoint, Layout, Listener};
+use crate::scenario::{self, DECISION_HEADER, Endpoint, Layout, Listener, Shape};
 use crate::{Envoy, Options, client};
 
 /// Starts one real Envoy (and its workloads) per replay.
 pub struct EnvoyFactory {
     module: PathBuf,
     name: String,
+    shape: Shape,
+    inline_headers: bool,
 }
 
 impl EnvoyFactory {
-    /// A factory running `module` (shown as `name` in reports).
+    /// A factory running `module` (shown as `name` in reports), plain,
+    /// without inline headers.
     pub fn new(module: &Path, name: impl Into<String>) -> EnvoyFactory {
         EnvoyFactory {
             module: module.to_path_buf(),
             name: name.into(),
+            shape: Shape::Plain,
+            inline_headers: false,
+        }
+    }
+
+    /// The same factory, running the filter in `shape`, with `baggage` and
+    /// `tracestate` declared inline or not.
+    pub fn shaped(self, shape: Shape, inline_headers: bool) -> EnvoyFactory {
+        EnvoyFactory {
+            shape,
+            inline_headers,
+            ..self
         }
     }
 }
@@ -65,7 +85,8 @@ impl BackendFactory for EnvoyFactory {
     }
 
     fn start<'s>(&'s self, sc: &'s Scenario) -> Result<Box<dyn Backend + 's>, StartError> {
-        EnvoyBackend::start(&self.module, sc).map(|b| Box::new(b) as Box<dyn Backend + 's>)
+        EnvoyBackend::start_shaped(&self.module, sc, self.shape, self.inline_headers)
+            .map(|b| Box::new(b) as Box<dyn Backend + 's>)
     }
 }
 
@@ -103,6 +124,7 @@ pub struct EnvoyBackend<'s> {
     ecds: PathBuf,
     module: String,
     version: u64,
+    inline_headers: bool,
     by_name: HashMap<String, Workload>,
     stop: Arc<AtomicBool>,
     servers: Vec<SocketAddr>,
@@ -149,6 +171,18 @@ impl<'s> EnvoyBackend<'s> {
     /// Starts the workloads and Envoy for `sc`, configured with its
     /// starting plugin configuration.
     pub fn start(module: &Path, sc: &'s Scenario) -> Result<EnvoyBackend<'s>, StartError> {
+        EnvoyBackend::start_shaped(module, sc, Shape::Plain, false)
+    }
+
+    /// As [`EnvoyBackend::start`], the filter in `shape`, with `baggage`
+    /// and `tracestate` declared inline or not (the configurations then
+    /// say `routing_key.joined: true`).
+    pub fn start_shaped(
+        module: &Path,
+        sc: &'s Scenario,
+        shape: Shape,
+        inline_headers: bool,
+    ) -> Result<EnvoyBackend<'s>, StartError> {
         if let Some(why) = unsupported(sc) {
             return Err(StartError(format!(
                 "the real Envoy backend cannot replay this scenario: it has {why}; replay it \
@@ -202,7 +236,8 @@ impl<'s> EnvoyBackend<'s> {
             });
         }
         let ecds = dir.0.join("laneway-ecds.json");
-        scenario::write_ecds(&ecds, &module, &sc.config, 1)
+        let config = scenario::plugin_config(&sc.config, inline_headers);
+        scenario::write_ecds(&ecds, &module, &config, 1)
             .map_err(|e| start_error("ECDS file", e))?;
         let endpoint = |w: Workload| Endpoint::Loopback(addrs[&w]);
         let bootstrap = scenario::bootstrap(
@@ -213,6 +248,8 @@ impl<'s> EnvoyBackend<'s> {
                 admin_port: 0,
                 first_port: 0,
                 endpoint: &endpoint,
+                shape,
+                inline_headers,
             },
         );
         let envoy = Envoy::start_with(&bootstrap, &Options::default())
@@ -233,6 +270,7 @@ impl<'s> EnvoyBackend<'s> {
             ecds,
             module,
             version: 1,
+            inline_headers,
             by_name,
             stop,
             servers,
@@ -257,7 +295,8 @@ impl<'s> EnvoyBackend<'s> {
     /// waiting for Envoy to take it (for measuring how long that takes).
     pub fn write_config(&mut self, config: &str) -> std::io::Result<()> {
         self.version += 1;
-        scenario::write_ecds(&self.ecds, &self.module, config, self.version)
+        let config = scenario::plugin_config(config, self.inline_headers);
+        scenario::write_ecds(&self.ecds, &self.module, &config, self.version)
     }
 
     fn ecds_counter(&self, which: &str) -> u64 {
@@ -317,7 +356,8 @@ impl Backend for EnvoyBackend<'_> {
         let taken = self.ecds_counter("update_success");
         let refused = self.ecds_counter("update_rejected");
         self.version += 1;
-        scenario::write_ecds(&self.ecds, &self.module, config, self.version)
+        let config = scenario::plugin_config(config, self.inline_headers);
+        scenario::write_ecds(&self.ecds, &self.module, &config, self.version)
             .map_err(|e| format!("writing the ECDS file: {e}"))?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

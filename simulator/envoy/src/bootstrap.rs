@@ -8,6 +8,14 @@
 //! optional wasm filter followed by the router; one access-log format by
 //! default, [`ACCESS_LOG_FORMAT`], which ends with Laneway's filter state.
 //!
+//! The wasm filter comes in either deployment [`Shape`]: plain, or behind
+//! the composite wrapper that creates it only for requests carrying a
+//! carrier header; and [`Sidecar::inline_headers`] declares `baggage` and
+//! `tracestate` inline (the fragments are `laneway_deploy::shapes`'s). The
+//! plugin configuration's `routing_key.joined` is set to
+//! `inline_headers`, whatever the caller's text says: joined is the
+//! bootstrap's fact, true exactly where the headers are inline.
+//!
 //! Everything binds to 127.0.0.1. Port 0 (the tests' choice) lets the
 //! kernel pick; [`super::Envoy`] reads the real ports back from the admin
 //! API. [`yaml`] renders a bootstrap as the YAML file `deploy/` holds, and a
@@ -16,6 +24,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use laneway_deploy::shapes;
 use serde_json::{Value, json};
 
 pub use crate::scenario::FailurePolicy;
@@ -32,6 +41,36 @@ pub enum Filter<'a> {
         /// The plugin configuration text.
         configuration: &'a str,
     },
+}
+
+/// How the wasm filter sits in the chain (issue 12).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// Before the router, for every request.
+    #[default]
+    Plain,
+    /// Behind Envoy's composite filter, created only for a request with a
+    /// header the configuration's carriers name (`baggage`, `tracestate`).
+    Composite,
+}
+
+impl Shape {
+    /// Both shapes.
+    pub const ALL: [Shape; 2] = [Shape::Plain, Shape::Composite];
+
+    /// Its name on a command line and in reports: `plain`, `composite`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Plain => "plain",
+            Shape::Composite => "composite",
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where a route sends a request.
@@ -118,6 +157,13 @@ pub struct Sidecar<'a> {
     pub listener_port: u16,
     /// What Envoy does when the wasm filter's VM fails (`FAIL_OPEN`).
     pub failure_policy: FailurePolicy,
+    /// How the wasm filter sits in the chain ([`Shape::Plain`]).
+    pub shape: Shape,
+    /// Declare `baggage` and `tracestate` as inline request headers (Envoy
+    /// joins repeated lines), and set the plugin configuration's
+    /// `routing_key.joined` to match (false: Envoy's default map, joined
+    /// false).
+    pub inline_headers: bool,
 }
 
 impl<'a> Sidecar<'a> {
@@ -132,6 +178,8 @@ impl<'a> Sidecar<'a> {
             admin_port: 0,
             listener_port: 0,
             failure_policy: FailurePolicy::Open,
+            shape: Shape::Plain,
+            inline_headers: false,
         }
     }
 }
@@ -210,11 +258,19 @@ pub fn sidecar(s: &Sidecar<'_>) -> Value {
         configuration,
     } = &s.filter
     {
-        filters.push(crate::scenario::wasm_filter(
+        let configuration = shapes::joined_text(configuration, s.inline_headers);
+        let wasm = crate::scenario::wasm_filter(
             &module.to_string_lossy(),
-            configuration,
+            &configuration,
             s.failure_policy,
-        ));
+        );
+        filters.push(match s.shape {
+            Shape::Plain => wasm,
+            Shape::Composite => shapes::composite(
+                shapes::carriers_of(&configuration),
+                shapes::execute_inline(wasm),
+            ),
+        });
     }
     filters.push(json!({
         "name": "envoy.filters.http.router",
@@ -252,7 +308,7 @@ pub fn sidecar(s: &Sidecar<'_>) -> Value {
             }]);
         }
     }
-    json!({
+    let mut bootstrap = json!({
         "admin": {"address": loopback(s.admin_port)},
         "static_resources": {
             "listeners": [{
@@ -265,7 +321,11 @@ pub fn sidecar(s: &Sidecar<'_>) -> Value {
             }],
             "clusters": clusters,
         },
-    })
+    });
+    if s.inline_headers {
+        bootstrap["inline_headers"] = shapes::inline_headers();
+    }
+    bootstrap
 }
 
 fn loopback(port: u16) -> Value {
@@ -322,6 +382,8 @@ pub fn deploy_example() -> Value {
         admin_port: 9901,
         listener_port: 15001,
         failure_policy: FailurePolicy::Open,
+        shape: Shape::Plain,
+        inline_headers: false,
     })
 }
 

@@ -16,6 +16,16 @@
 //!   write, then rename into the watched directory) makes Envoy build a new
 //!   filter instance for new streams on every connection, open or not; no
 //!   listener drains.
+//! - In the composite [`Shape`], the filter sits behind Envoy's composite
+//!   wrapper, whose `ExecuteFilterAction` takes the same ECDS resource
+//!   (`dynamic_config`): swaps reach it as they reach the plain filter
+//!   (Envoy 1.40 counts them under the same
+//!   `extension_config_discovery.http_filter.laneway.` stats). The
+//!   wrapper's matcher headers come from the starting configuration's
+//!   carriers; a swap that changes carriers needs a new bootstrap.
+//! - With [`Layout::inline_headers`], the bootstrap declares `baggage` and
+//!   `tracestate` inline, and every plugin configuration written (the
+//!   ECDS file) gets `routing_key.joined: true` ([`plugin_config`]).
 //! - Each route adds `x-laneway-decision` (the filter's state,
 //!   `%FILTER_STATE(wasm.laneway:PLAIN)%`) to the upstream request, and
 //!   local replies carry it as a response header, so a workload, or the
@@ -23,8 +33,11 @@
 
 use std::path::Path;
 
+use laneway_deploy::shapes;
 use laneway_scenario::{DecidedAt, Scenario, ServiceId, Workload};
 use serde_json::{Value, json};
+
+pub use crate::bootstrap::Shape;
 
 /// The ECDS resource's name (also the HTTP filter's).
 pub const RESOURCE: &str = "laneway";
@@ -54,6 +67,18 @@ pub struct Layout<'a> {
     pub first_port: u16,
     /// Where each workload is.
     pub endpoint: &'a dyn Fn(Workload) -> Endpoint,
+    /// How the filter sits in the chain.
+    pub shape: Shape,
+    /// Declare `baggage` and `tracestate` inline; the ECDS file's
+    /// configuration must then say `joined` ([`plugin_config`]).
+    pub inline_headers: bool,
+}
+
+/// The plugin configuration as the ECDS file carries it: `config` with
+/// `routing_key.joined` set to `inline_headers` (unchanged text when that
+/// changes nothing).
+pub fn plugin_config(config: &str, inline_headers: bool) -> String {
+    shapes::joined_text(config, inline_headers)
 }
 
 /// A listener of the rendered configuration.
@@ -269,20 +294,25 @@ pub fn bootstrap(sc: &Scenario, layout: &Layout<'_>) -> Value {
         .enumerate()
         .map(|(i, l)| {
             let name = listener_name(sc, l);
-            let mut filters = vec![
-                json!({
-                    "name": RESOURCE,
-                    "config_discovery": {
-                        "config_source": {
-                            "path_config_source": {
-                                "path": layout.ecds.display().to_string(),
-                                "watched_directory": {"path": dir.display().to_string()},
-                            },
-                            "resource_api_version": "V3",
-                        },
-                        "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"],
+            let discovery = json!({
+                "config_source": {
+                    "path_config_source": {
+                        "path": layout.ecds.display().to_string(),
+                        "watched_directory": {"path": dir.display().to_string()},
                     },
-                }),
+                    "resource_api_version": "V3",
+                },
+                "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"],
+            });
+            let filter = match layout.shape {
+                Shape::Plain => json!({"name": RESOURCE, "config_discovery": discovery}),
+                Shape::Composite => shapes::composite(
+                    shapes::carriers_of(&sc.config),
+                    shapes::execute_discovered(RESOURCE, discovery),
+                ),
+            };
+            let mut filters = vec![
+                filter,
                 json!({
                     "name": "envoy.filters.http.router",
                     "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
@@ -321,12 +351,16 @@ pub fn bootstrap(sc: &Scenario, layout: &Layout<'_>) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut bootstrap = json!({
         // xDS (ECDS here) needs a node.
         "node": {"id": "laneway-sidecar", "cluster": "laneway"},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": layout.admin_port}}},
         "static_resources": {"listeners": listeners, "clusters": clusters},
-    })
+    });
+    if layout.inline_headers {
+        bootstrap["inline_headers"] = shapes::inline_headers();
+    }
+    bootstrap
 }
 
 /// What `laneway render envoy` writes.
@@ -335,6 +369,25 @@ pub struct Render<'a> {
     pub module: &'a str,
     /// The ECDS file's path there (its directory is watched).
     pub ecds: &'a Path,
+    /// How the filter sits in the chain.
+    pub shape: Shape,
+    /// Declare `baggage` and `tracestate` inline (and say `joined` in the
+    /// ECDS file's configuration).
+    pub inline_headers: bool,
+}
+
+impl Render<'_> {
+    /// The flags after the scenario that render this again.
+    pub fn flags(&self) -> String {
+        let mut out = String::new();
+        if self.shape != Shape::Plain {
+            out.push_str(&format!(" --shape {}", self.shape));
+        }
+        if self.inline_headers {
+            out.push_str(" --inline-headers");
+        }
+        out
+    }
 }
 
 /// The admin port of a rendered configuration.
@@ -373,6 +426,8 @@ pub fn render(sc: &Scenario, r: &Render<'_>) -> Vec<(String, String)> {
             admin_port: RENDER_ADMIN_PORT,
             first_port: RENDER_FIRST_PORT,
             endpoint: &endpoint,
+            shape: r.shape,
+            inline_headers: r.inline_headers,
         },
     );
     let mut names = String::new();
@@ -383,19 +438,34 @@ pub fn render(sc: &Scenario, r: &Render<'_>) -> Vec<(String, String)> {
             listener_name(sc, l)
         ));
     }
+    let mut shape = String::new();
+    if r.shape == Shape::Composite {
+        shape.push_str(
+            "# The filter sits behind Envoy's composite filter: it is created only for\n\
+             # requests carrying a header the configuration's carriers name.\n",
+        );
+    }
+    if r.inline_headers {
+        shape.push_str(
+            "# baggage and tracestate are inline headers (repeated lines are joined\n\
+             # with ','), and the configuration says routing_key.joined: true; keep\n\
+             # both together.\n",
+        );
+    }
     let header = format!(
-        "# Rendered by `laneway render envoy {}`; do not edit by hand.\n\
+        "# Rendered by `laneway render envoy {}{}`; do not edit by hand.\n\
          # Shaped like Istio's outbound sidecars (one listener per caller) or,\n\
          # in an ambient mesh, its waypoints (one per waypoint, and `direct`\n\
          # without the filter for services with none):\n{names}\
          # The filter's configuration comes by filesystem ECDS from {}:\n\
          # replace that file (write a new one, then rename it over) to add or\n\
-         # remove sandboxes; open connections take it for their next request.\n",
+         # remove sandboxes; open connections take it for their next request.\n{shape}",
         sc.file.display(),
+        r.flags(),
         r.ecds.display()
     );
-    let ecds =
-        serde_json::to_string_pretty(&ecds_file(r.module, &sc.config, 1)).unwrap_or_default();
+    let config = plugin_config(&sc.config, r.inline_headers);
+    let ecds = serde_json::to_string_pretty(&ecds_file(r.module, &config, 1)).unwrap_or_default();
     vec![
         (
             "bootstrap.yaml".to_owned(),

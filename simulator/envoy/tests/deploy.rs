@@ -7,7 +7,11 @@
 //! - the Envoy bootstrap is what the one bootstrap builder writes (a drift
 //!   test; `LANEWAY_BLESS=1` rewrites the file), and passes `envoy --mode
 //!   validate`, which loads the module and runs `on_configure` (and the same
-//!   bootstrap with a broken configuration fails, so the check is live).
+//!   bootstrap with a broken configuration fails, so the check is live);
+//! - the composite EnvoyFilter's patch (the filter behind the composite
+//!   wrapper) and the inline-headers ConfigMap's bootstrap fragment pass
+//!   `envoy --mode validate` inside a sidecar bootstrap, and broken copies
+//!   of each fail.
 
 use std::path::PathBuf;
 
@@ -147,4 +151,86 @@ fn envoy_bootstrap_is_what_the_builder_writes() {
     // And the file is live: the builder's access-log format is the one
     // every bootstrap uses.
     assert!(on_disk.contains("FILTER_STATE(wasm.laneway:PLAIN)"));
+}
+
+/// `deploy/istio/envoyfilter-composite.yaml`'s patch value (the filter
+/// behind its composite wrapper) in a sidecar bootstrap, before the
+/// router, reading `module`; written to a file for `envoy --mode validate`.
+fn composite_patch_in_a_bootstrap(module: &std::path::Path, edit: impl Fn(&mut Value)) -> PathBuf {
+    let m = yaml("istio/envoyfilter-composite.yaml");
+    let mut value = m["spec"]["configPatches"][0]["patch"]["value"].clone();
+    let wasm = &mut value["typed_config"]["xds_matcher"]["matcher_list"]["matchers"][0]["on_match"]
+        ["action"]["typed_config"]["typed_config"]["typed_config"]["config"];
+    wasm["vm_config"]["code"]["local"]["filename"] = module.display().to_string().into();
+    edit(wasm);
+    let mut b = bootstrap::sidecar(&bootstrap::Sidecar::new(
+        bootstrap::Filter::None,
+        vec![bootstrap::VirtualHost::to(
+            "location",
+            bootstrap::Target::Direct("location@baseline".into()),
+        )],
+    ));
+    let filters = b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"]
+        .as_array_mut()
+        .unwrap();
+    filters.insert(0, value);
+    let path = std::env::temp_dir().join(format!(
+        "laneway-deploy-composite-{}-{}.json",
+        std::process::id(),
+        b.to_string().len()
+    ));
+    std::fs::write(&path, b.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn composite_envoyfilter_matches_its_crd_and_validates_in_real_envoy() {
+    let m = yaml("istio/envoyfilter-composite.yaml");
+    assert_eq!(m["kind"], "EnvoyFilter");
+    check_against_crd(&m, "envoyfilter.yaml");
+    let module = wasm::build("laneway-filter");
+    let good = composite_patch_in_a_bootstrap(&module, |_| {});
+    laneway_envoy::validate(&good)
+        .unwrap_or_else(|e| panic!("deploy/istio/envoyfilter-composite.yaml in Envoy: {e}"));
+    // Envoy loads the wrapped filter at configuration time: a broken
+    // plugin configuration behind the wrapper fails too (the check is live).
+    let bad = composite_patch_in_a_bootstrap(&module, |w| {
+        w["configuration"]["value"] = r#"{"version": 7}"#.into();
+    });
+    let err = laneway_envoy::validate(&bad).expect_err("a bad configuration must fail");
+    assert!(
+        err.contains("Unable to create Wasm plugin laneway"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(good);
+    let _ = std::fs::remove_file(bad);
+}
+
+#[test]
+fn inline_headers_configmap_holds_a_bootstrap_fragment_envoy_accepts() {
+    let text =
+        std::fs::read_to_string(deploy().join("istio/bootstrap-inline-headers.yaml")).unwrap();
+    let m: Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(m["kind"], "ConfigMap");
+    let fragment: Value =
+        serde_json::from_str(m["data"]["custom_bootstrap.json"].as_str().unwrap()).unwrap();
+    // Merged into a bootstrap, as pilot-agent merges an override.
+    let mut b = bootstrap::sidecar(&bootstrap::Sidecar::new(
+        bootstrap::Filter::None,
+        vec![bootstrap::VirtualHost::to(
+            "location",
+            bootstrap::Target::Direct("x".into()),
+        )],
+    ));
+    b["inline_headers"] = fragment["inline_headers"].clone();
+    let path =
+        std::env::temp_dir().join(format!("laneway-deploy-inline-{}.json", std::process::id()));
+    std::fs::write(&path, b.to_string()).unwrap();
+    laneway_envoy::validate(&path).unwrap_or_else(|e| panic!("the inline-headers fragment: {e}"));
+    // A misspelt header type is refused (the check is live).
+    b["inline_headers"][0]["inline_header_type"] = "REQUEST_HEADERS".into();
+    std::fs::write(&path, b.to_string()).unwrap();
+    assert!(laneway_envoy::validate(&path).is_err());
+    let _ = std::fs::remove_file(path);
 }

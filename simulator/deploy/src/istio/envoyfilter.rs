@@ -8,10 +8,17 @@
 //! skips a VM that fails. The module is read from the proxy's filesystem
 //! (`vm_config.code.local`): with an EnvoyFilter, Envoy itself loads the
 //! code, and nothing fetches `oci://` URLs for it.
+//!
+//! `envoyfilter-composite.yaml` is the sidecars' EnvoyFilter with the same
+//! filter behind Envoy's composite wrapper (`crate::shapes::composite`):
+//! created only for requests carrying a header the configuration's
+//! carriers name. It has the same name as `envoyfilter.yaml`, so applying
+//! one replaces the other.
 
 use serde_json::{Map, Value, json};
 
 use super::{PLUGIN_NAME, Render};
+use crate::shapes;
 
 const SIDECAR: &str = "\
 # Laneway on outbound sidecars with an EnvoyFilter, for meshes that cannot
@@ -31,6 +38,22 @@ const SIDECAR: &str = "\
 #   GATEWAY only); for an ambient mesh use wasmplugin-waypoint.yaml.
 ";
 
+const COMPOSITE: &str = "\
+# envoyfilter.yaml with the filter behind Envoy's composite filter, for
+# sidecars whose traffic is mostly untagged (README.md, \"Deployment
+# shapes\"). The composite filter creates Laneway's filter only for a request
+# that carries a header the plugin configuration's carriers name (see the
+# matcher below); any other request makes no VM call at all, so
+# laneway.decision.no_key does not count it. A tagged request pays the
+# matcher and the delegation (measured: see BENCHMARKS.md, Deployment
+# shapes).
+#
+# - Named as envoyfilter.yaml: applying one replaces the other.
+# - Needs envoy.filters.http.composite and envoy.matching.inputs.request_headers
+#   in the proxy (pilot-agent request GET server_info lists them).
+# - Everything else (module, configuration, FAIL_OPEN): as in envoyfilter.yaml.
+";
+
 const INGRESS: &str = "\
 # envoyfilter.yaml for the ingress gateway: context GATEWAY, selected by
 # istio: ingressgateway in the gateway's namespace (an EnvoyFilter with a
@@ -41,21 +64,39 @@ const INGRESS: &str = "\
 /// `envoyfilter.yaml` and `envoyfilter-ingress.yaml`.
 pub(super) fn files(r: &Render) -> Vec<(String, String)> {
     let o = r.options;
-    let sidecar = envoy_filter(r, &o.namespace, None, "SIDECAR_OUTBOUND");
+    let sidecar_text = r.sidecar_config_text.as_str();
+    let sidecar = envoy_filter(r, &o.namespace, None, "SIDECAR_OUTBOUND", |r| {
+        wasm_filter(r, sidecar_text)
+    });
+    let composite = envoy_filter(r, &o.namespace, None, "SIDECAR_OUTBOUND", |r| {
+        shapes::composite(
+            shapes::carriers_of(sidecar_text),
+            shapes::execute_inline(wasm_filter(r, sidecar_text)),
+        )
+    });
     let gateway = json!({"labels": {"istio": "ingressgateway"}});
-    let ingress = envoy_filter(r, &o.gateway_namespace, Some(gateway), "GATEWAY");
+    let ingress = envoy_filter(r, &o.gateway_namespace, Some(gateway), "GATEWAY", |r| {
+        wasm_filter(r, &r.scenario.config)
+    });
     vec![
         r.file("envoyfilter.yaml", SIDECAR, &[sidecar]),
+        r.file("envoyfilter-composite.yaml", COMPOSITE, &[composite]),
         r.file("envoyfilter-ingress.yaml", INGRESS, &[ingress]),
     ]
 }
 
-fn envoy_filter(r: &Render, namespace: &str, selector: Option<Value>, context: &str) -> Value {
+fn envoy_filter(
+    r: &Render,
+    namespace: &str,
+    selector: Option<Value>,
+    context: &str,
+    filter: impl Fn(&Render) -> Value,
+) -> Value {
     let mut spec = Map::new();
     if let Some(selector) = selector {
         spec.insert("workloadSelector".into(), selector);
     }
-    spec.insert("configPatches".into(), json!([patch(r, context)]));
+    spec.insert("configPatches".into(), json!([patch(context, filter(r))]));
     json!({
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",
@@ -64,8 +105,9 @@ fn envoy_filter(r: &Render, namespace: &str, selector: Option<Value>, context: &
     })
 }
 
-/// The one patch: Laneway's filter, just before the router.
-fn patch(r: &Render, context: &str) -> Value {
+/// The one patch: `filter` (Laneway's, or its composite wrapper), just
+/// before the router.
+fn patch(context: &str, filter: Value) -> Value {
     json!({
                 "applyTo": "HTTP_FILTER",
                 "match": {
@@ -77,19 +119,24 @@ fn patch(r: &Render, context: &str) -> Value {
                 },
                 "patch": {
                     "operation": "INSERT_BEFORE",
-                    "value": {
-                        "name": PLUGIN_NAME,
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                            "config": wasm_config(r),
-                        },
-                    },
+                    "value": filter,
                 },
     })
 }
 
+/// Laneway's HTTP filter with the plugin configuration `config`.
+fn wasm_filter(r: &Render, config: &str) -> Value {
+    json!({
+        "name": PLUGIN_NAME,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": wasm_config(r, config),
+        },
+    })
+}
+
 /// Envoy's `envoy.extensions.wasm.v3.PluginConfig` for Laneway.
-fn wasm_config(r: &Render) -> Value {
+fn wasm_config(r: &Render, config: &str) -> Value {
     json!({
         "name": PLUGIN_NAME,
         "root_id": PLUGIN_NAME,
@@ -100,7 +147,7 @@ fn wasm_config(r: &Render) -> Value {
         },
         "configuration": {
             "@type": "type.googleapis.com/google.protobuf.StringValue",
-            "value": r.scenario.config,
+            "value": config,
         },
         "failure_policy": "FAIL_OPEN",
     })

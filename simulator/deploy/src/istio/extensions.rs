@@ -220,8 +220,10 @@ fn comment_list(what: &str, names: &[&str]) -> String {
     out
 }
 
-/// The Wasm fields both APIs share, `pluginConfig` last.
-fn wasm_fields(r: &Render) -> Map<String, Value> {
+/// The Wasm fields both APIs share, `pluginConfig` last: `joined` only on
+/// the namespace's sidecars, the proxies the inline-headers bootstrap
+/// reaches.
+fn wasm_fields(r: &Render, p: &Place) -> Map<String, Value> {
     let o = r.options;
     let mut m = Map::new();
     m.insert("url".into(), o.url().into());
@@ -235,7 +237,11 @@ fn wasm_fields(r: &Render) -> Map<String, Value> {
     m.insert("pluginName".into(), PLUGIN_NAME.into());
     m.insert("failStrategy".into(), "FAIL_OPEN".into());
     m.insert("type".into(), "HTTP".into());
-    m.insert("pluginConfig".into(), r.config.clone());
+    let config = match p.attach {
+        Attach::Namespace => &r.sidecar_config,
+        _ => &r.config,
+    };
+    m.insert("pluginConfig".into(), config.clone());
     m
 }
 
@@ -268,7 +274,7 @@ fn wasm_plugin(r: &Render, p: &Place) -> Value {
     fields.insert("phase".into(), "UNSPECIFIED_PHASE".into());
     fields.insert("priority".into(), PRIORITY.into());
     fields.insert("match".into(), json!([{"mode": p.mode}]));
-    fields.extend(wasm_fields(r));
+    fields.extend(wasm_fields(r, p));
     object(r, "WasmPlugin", p, fields)
 }
 
@@ -276,6 +282,6 @@ fn traffic_extension(r: &Render, p: &Place) -> Value {
     let mut fields = Map::new();
     fields.insert("priority".into(), PRIORITY.into());
     fields.insert("match".into(), json!([{"mode": p.mode}]));
-    fields.insert("wasm".into(), Value::Object(wasm_fields(r)));
+    fields.insert("wasm".into(), Value::Object(wasm_fields(r, p)));
     object(r, "TrafficExtension", p, fields)
 }

@@ -10,6 +10,11 @@
 //! not of that form, or whose key or service cannot be a label value, is
 //! left out and said so in the file's header; two forks with one host are
 //! one Deployment (the first in key order).
+//!
+//! With inline headers, each fork's pods carry the
+//! `sidecar.istio.io/bootstrapOverride` annotation naming the
+//! inline-headers ConfigMap of their namespace: they run the sidecar
+//! plugin, whose configuration then says `joined`.
 
 use std::collections::BTreeSet;
 
@@ -88,7 +93,7 @@ pub(super) fn file(r: &Render) -> (String, String) {
                 "replicas": 1,
                 "selector": {"matchLabels": labels},
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": pod_metadata(r, &labels),
                     "spec": {"containers": [{
                         "name": container_name(&service.name),
                         "image": image,
@@ -113,6 +118,29 @@ pub(super) fn file(r: &Render) -> (String, String) {
         format!("{ABOUT}#\n{notes}")
     };
     r.file("forks.yaml", &about, &docs)
+}
+
+/// The pods' metadata: their labels, and with inline headers the
+/// bootstrap override.
+fn pod_metadata(r: &Render, labels: &serde_json::Value) -> serde_json::Value {
+    let mut m = json!({"labels": labels});
+    if r.options.inline_headers {
+        m["annotations"] =
+            json!({super::inline_headers::ANNOTATION: super::inline_headers::CONFIG_MAP});
+    }
+    m
+}
+
+/// The namespaces the forks' Deployments are rendered in.
+pub(super) fn namespaces(r: &Render) -> BTreeSet<String> {
+    r.scenario
+        .sandboxes
+        .iter()
+        .flat_map(|b| b.forks.iter().map(move |f| (b.key.as_str(), f)))
+        .filter(|(key, f)| labels_problem(&r.scenario.services[f.service].name, key).is_none())
+        .filter_map(|(_, f)| object_name(&f.destination_host, &r.options.namespace).ok())
+        .map(|(_, ns)| ns)
+        .collect()
 }
 
 /// `(name, namespace)` of the Service a host names, or why it names none.
