@@ -100,13 +100,21 @@ bench-criterion: wasm
 	$(CARGO) bench -p laneway-benches --benches
 	$(CARGO) run --release -q -p laneway-benches --bin bench-report
 
+# In-Envoy cost of the deployment shapes (issue 12): plain Envoy, the empty
+# filter, Laneway plain / composite / + inline headers, the regex routes.
+# bench-envoy-instructions is the measurement (callgrind, deterministic):
+# every request kind and both mixes, the target lines, and the copies in
+# benches/results/ (instructions.md, .json, .svg). bench-envoy is the
+# secondary check: wrk, every setup with both mixes, interleaved rounds.
 bench-envoy: wasm
 	$(CARGO) build --release -p laneway-benches --bin bench-envoy
-	$(BENCH_ENVOY) --seconds 10 --warmup 2 --rounds 3
+	$(BENCH_ENVOY) --seconds 5 --warmup 1 --rounds 3
+	cp target/bench-envoy/results.md target/bench-envoy/results.json target/bench-envoy/throughput.svg benches/results/
 
 bench-envoy-instructions: wasm
 	$(CARGO) build --release -p laneway-benches --bin bench-envoy
 	$(BENCH_ENVOY) --instructions --per-kind 500
+	cp target/bench-envoy/instructions.md target/bench-envoy/instructions.json target/bench-envoy/instructions.svg benches/results/
 
 # What each guard costs: Laneway with each guard alone against Laneway with
 # none, instructions per request under callgrind (one Envoy at a time).
@@ -163,7 +171,7 @@ bench-ci: wasm
 	$(CARGO) bench -p laneway-benches --benches -- --warm-up-time 0.3 --measurement-time 1 --sample-size 10
 	$(CARGO) run --release -q -p laneway-benches --bin bench-report
 	$(CARGO) build --release -p laneway-benches --bin bench-envoy --bin bench-envoy-memory
-	$(BENCH_ENVOY) --seconds 3 --warmup 1 --rounds 1 --out target/bench-envoy-ci
+	$(BENCH_ENVOY) --floor-only --seconds 3 --warmup 1 --rounds 1 --out target/bench-envoy-ci
 	target/release/bench-envoy-memory --at 10000,20000 --out target/bench-envoy-memory-ci
 	$(BENCH_ENVOY) --instructions --floor-only --per-kind 200 --out target/bench-envoy-ci
 	$(CARGO) run --release -q -p laneway-benches --bin bench-config -- --sizes 10000,100000 --envoy 100000

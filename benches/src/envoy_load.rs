@@ -1,21 +1,36 @@
 //! The in-Envoy load harness: one Envoy 1.40 with one worker on loopback,
-//! the same request mix for every setup, driven by `wrk`, setups run back to
-//! back in one run so their ratios compare like with like.
+//! the same requests for every setup, setups run back to back in one run so
+//! their ratios compare like with like. `wrk` times them here;
+//! [`instructions`] counts their instructions under callgrind.
 //!
-//! Setups:
+//! Setups ([`Setup`]):
 //! 1. no filter (plain Envoy);
 //! 2. an empty proxy-wasm filter (`benches/wasm/empty`): the floor;
-//! 3. Laneway with N forks (N sandboxes each forking `location`);
+//! 3. Laneway with N forks (N sandboxes each forking `location`), in each
+//!    deployment shape of issue 12 ([`Wrapper`] × inline headers): the
+//!    plain filter (what a WasmPlugin renders), the filter wrapped in
+//!    Envoy's composite filter so that it runs only when a `baggage` or
+//!    `tracestate` header is present, and either of those with both headers
+//!    declared as bootstrap `inline_headers` (and `"joined": true` in the
+//!    plugin configuration). Plain Envoy and the empty filter come with and
+//!    without inline headers too, so each Laneway shape has a reference
+//!    with the same bootstrap ([`Setup::like_plain`], [`Setup::like_empty`]);
 //! 4. Istio-style regex routes for N sandboxes: per sandbox, one route for a
 //!    `baggage` regex and one for a `tracestate` regex (a VirtualService
 //!    match list with two entries renders as two Envoy routes), then the
 //!    default route.
 //!
+//! Requests ([`Request`]) come in kinds ([`KINDS`]) and in two mixes, each
+//! a fixed, deterministic cycle of real requests: the [`bench_mix`] (half
+//! the requests carry context) and the [`production_mix`] (90% untagged,
+//! half of those with `traceparent`; 10% with context, a fifth of which
+//! carries the key of a sandbox that forks the service).
+//!
 //! Every route answers with `direct_response`, so the numbers measure the
-//! proxy, not an upstream. Before loading a setup, the harness sends each
-//! request of the mix once and checks where it went (fork or baseline), so
-//! every setup is known to route the mix the same way; a harness that
-//! breaks fails loudly, a slow number never does.
+//! proxy, not an upstream. Before measuring a setup, the harness sends each
+//! request once and checks where it went (fork or baseline), so every setup
+//! is known to route every request the same way; a harness that breaks
+//! fails loudly, a slow number never does.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -26,14 +41,16 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use laneway_envoy::bootstrap::{self, Filter, Route, Sidecar, Target, VirtualHost};
+use laneway_envoy::bootstrap::{self, Filter, Route, Shape, Sidecar, Target, VirtualHost};
 use laneway_envoy::{Envoy, Options, client};
 use laneway_scenario::WorkloadName;
 use serde_json::json;
 
-use crate::callgrind::{Counting, keepalive_request, send_all};
+pub mod instructions;
 
-/// The sandbox whose fork the tagged requests of the mix reach. The mix is
+pub use instructions::{Count, Counted, instructions};
+
+/// The sandbox whose fork the tagged requests reach. The requests are
 /// byte-for-byte the same in every setup; instead, each setup places this
 /// sandbox in the *middle* of its list ([`sandbox_key`]), the average
 /// position of a random sandbox. Envoy tries regex routes in order, so a
@@ -42,40 +59,158 @@ use crate::callgrind::{Counting, keepalive_request, send_all};
 pub const HIT_KEY: &str = "sbx-000005";
 const HIT_INDEX: usize = 5;
 
-/// One setup under load.
-#[derive(Clone, Debug, PartialEq)]
+/// Where the Laneway filter sits in the HTTP filter chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wrapper {
+    /// Directly in the chain, as an Istio WasmPlugin renders it.
+    Plain,
+    /// Inside Envoy's composite filter (`ExtensionWithMatcher`), executed
+    /// only for requests with a `baggage` or `tracestate` header.
+    Composite,
+}
+
+impl Wrapper {
+    fn shape(self) -> Shape {
+        match self {
+            Wrapper::Plain => Shape::Plain,
+            Wrapper::Composite => Shape::Composite,
+        }
+    }
+}
+
+/// One setup under measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setup {
     /// No HTTP filter but the router.
-    Plain,
-    /// An empty proxy-wasm filter.
-    Empty,
-    /// Laneway with this many forks.
-    Laneway(usize),
-    /// Regex routes for this many sandboxes.
+    Plain {
+        /// `baggage` and `tracestate` are bootstrap inline headers.
+        inline: bool,
+    },
+    /// An empty proxy-wasm filter, plain in the chain.
+    Empty {
+        /// `baggage` and `tracestate` are bootstrap inline headers.
+        inline: bool,
+    },
+    /// Laneway in one deployment shape.
+    Laneway {
+        /// Sandboxes, each forking `location`.
+        forks: usize,
+        /// Plain or composite-wrapped.
+        wrapper: Wrapper,
+        /// Inline headers in the bootstrap, `"joined": true` in the plugin
+        /// configuration.
+        inline: bool,
+    },
+    /// Regex routes for this many sandboxes (no filter, default bootstrap).
     Regex(usize),
 }
 
+/// The four Laneway deployment shapes, in the order the tables show them.
+pub const SHAPES: [(Wrapper, bool); 4] = [
+    (Wrapper::Plain, false),
+    (Wrapper::Composite, false),
+    (Wrapper::Plain, true),
+    (Wrapper::Composite, true),
+];
+
+/// A shape's name: `plain`, `composite`, `plain + inline`, `composite + inline`.
+pub fn shape_label(wrapper: Wrapper, inline: bool) -> &'static str {
+    match (wrapper, inline) {
+        (Wrapper::Plain, false) => "plain",
+        (Wrapper::Composite, false) => "composite",
+        (Wrapper::Plain, true) => "plain + inline",
+        (Wrapper::Composite, true) => "composite + inline",
+    }
+}
+
+/// `1,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl Setup {
+    /// Laneway with `forks` forks in one shape.
+    pub fn laneway(forks: usize, (wrapper, inline): (Wrapper, bool)) -> Setup {
+        Setup::Laneway {
+            forks,
+            wrapper,
+            inline,
+        }
+    }
+
     /// A short label.
     pub fn label(&self) -> String {
-        match self {
-            Setup::Plain => "plain Envoy".into(),
-            Setup::Empty => "empty proxy-wasm filter".into(),
-            Setup::Laneway(n) => format!("Laneway, {n} forks"),
-            Setup::Regex(n) => format!("regex routes, {n} sandboxes"),
+        let plus = |inline: bool| if inline { " + inline" } else { "" };
+        match *self {
+            Setup::Plain { inline } => format!("plain Envoy{}", plus(inline)),
+            Setup::Empty { inline } => format!("empty filter{}", plus(inline)),
+            Setup::Laneway {
+                forks,
+                wrapper,
+                inline,
+            } => format!(
+                "Laneway {}, {} forks",
+                shape_label(wrapper, inline),
+                thousands(forks)
+            ),
+            Setup::Regex(n) => format!("regex routes, {} sandboxes", thousands(n)),
+        }
+    }
+
+    /// Whether the bootstrap declares inline headers.
+    pub fn inline(&self) -> bool {
+        match *self {
+            Setup::Plain { inline } | Setup::Empty { inline } | Setup::Laneway { inline, .. } => {
+                inline
+            }
+            Setup::Regex(_) => false,
+        }
+    }
+
+    /// Plain Envoy with the same bootstrap (inline headers or not).
+    pub fn like_plain(&self) -> Setup {
+        Setup::Plain {
+            inline: self.inline(),
+        }
+    }
+
+    /// The empty filter with the same bootstrap (inline headers or not).
+    pub fn like_empty(&self) -> Setup {
+        Setup::Empty {
+            inline: self.inline(),
         }
     }
 
     fn forks(&self) -> usize {
-        match self {
-            Setup::Laneway(n) | Setup::Regex(n) => *n,
-            Setup::Plain | Setup::Empty => 0,
+        match *self {
+            Setup::Laneway { forks: n, .. } | Setup::Regex(n) => n,
+            Setup::Plain { .. } | Setup::Empty { .. } => 0,
         }
     }
 
     /// Whether tagged requests for [`HIT_KEY`] reach the fork.
     fn routes_tagged(&self) -> bool {
-        self.forks() > 5
+        self.forks() > HIT_INDEX
+    }
+
+    /// A name usable as a directory.
+    pub fn slug(&self) -> String {
+        self.label()
+            .chars()
+            .filter_map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' => Some(c),
+                ' ' | '+' => Some('-'),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -96,54 +231,151 @@ pub fn sandbox_key(n: usize, i: usize) -> String {
     })
 }
 
-/// One request of the mix: a description, its header lines, and whether it
-/// reaches the fork when the setup routes.
-pub type MixRequest = (&'static str, Vec<(&'static str, String)>, bool);
+/// One request: its kind, its header lines, and whether it reaches the
+/// fork when the setup routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// One of [`KINDS`].
+    pub kind: &'static str,
+    /// Header lines besides `Host`.
+    pub headers: Vec<(&'static str, String)>,
+    /// Reaches `HIT_KEY`'s fork when the setup has it.
+    pub to_fork: bool,
+}
 
-/// The request mix, cycled in order by every wrk connection.
-pub fn mix() -> Vec<MixRequest> {
-    let tp = (
-        "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
-    );
+/// No context header (with or without `traceparent`).
+pub const UNTAGGED: &str = "untagged";
+/// `baggage` with other members only.
+pub const BAGGAGE_NO_KEY: &str = "baggage without key";
+/// `tracestate` with a vendor's entry only.
+pub const TRACESTATE_NO_KEY: &str = "tracestate without key";
+/// `baggage` carrying [`HIT_KEY`].
+pub const BAGGAGE_FORK: &str = "baggage key, fork";
+/// `tracestate` carrying [`HIT_KEY`].
+pub const TRACESTATE_FORK: &str = "tracestate key, fork";
+/// `baggage` carrying a key no sandbox has.
+pub const UNKNOWN_KEY: &str = "unknown key";
+
+/// Every request kind, in the order the tables show them.
+pub const KINDS: [&str; 6] = [
+    UNTAGGED,
+    BAGGAGE_NO_KEY,
+    TRACESTATE_NO_KEY,
+    BAGGAGE_FORK,
+    TRACESTATE_FORK,
+    UNKNOWN_KEY,
+];
+
+/// The bench mix's name.
+pub const BENCH_MIX: &str = "bench mix";
+/// The production mix's name.
+pub const PRODUCTION_MIX: &str = "production mix";
+/// Both mixes, in the order the tables show them.
+pub const MIXES: [&str; 2] = [BENCH_MIX, PRODUCTION_MIX];
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// A request of `kind`; every kind but [`UNTAGGED`] carries `traceparent`,
+/// which an untagged request carries when `traceparent` is set.
+pub fn request(kind: &'static str, traceparent: bool) -> Request {
+    let tp = ("traceparent", TRACEPARENT.to_owned());
+    let context = match kind {
+        UNTAGGED => {
+            return Request {
+                kind,
+                headers: if traceparent { vec![tp] } else { vec![] },
+                to_fork: false,
+            };
+        }
+        BAGGAGE_NO_KEY => ("baggage", "user=alice,session=8c1d2f".to_owned()),
+        TRACESTATE_NO_KEY => ("tracestate", "rojo=00f067aa0ba902b7".to_owned()),
+        BAGGAGE_FORK => ("baggage", format!("user=alice,sd-routing-key={HIT_KEY}")),
+        TRACESTATE_FORK => (
+            "tracestate",
+            format!("rojo=00f067aa0ba902b7,sd-routing-key={HIT_KEY}"),
+        ),
+        UNKNOWN_KEY => ("baggage", "sd-routing-key=sbx-gone".to_owned()),
+        other => unreachable!("no request kind {other:?}"),
+    };
+    Request {
+        kind,
+        to_fork: matches!(kind, BAGGAGE_FORK | TRACESTATE_FORK),
+        headers: vec![tp, context],
+    }
+}
+
+/// The requests of one kind, cycled when that kind is counted: untagged
+/// alternates without and with `traceparent`.
+pub fn kind_requests(kind: &'static str) -> Vec<Request> {
+    if kind == UNTAGGED {
+        vec![request(UNTAGGED, false), request(UNTAGGED, true)]
+    } else {
+        vec![request(kind, true)]
+    }
+}
+
+/// The bench mix, eight requests cycled in order (the mix of the earlier
+/// benchmarks): untagged, untagged with `traceparent`, baggage without
+/// key, baggage key with a fork, tracestate key with a fork, unknown key,
+/// untagged, untagged with `traceparent`. Half carry context.
+pub fn bench_mix() -> Vec<Request> {
     vec![
-        ("untagged", vec![], false),
-        ("untagged, traceparent", vec![tp.clone()], false),
-        (
-            "baggage without key",
-            vec![tp.clone(), ("baggage", "user=alice,session=8c1d2f".into())],
-            false,
-        ),
-        (
-            "baggage key, fork",
-            vec![
-                tp.clone(),
-                ("baggage", format!("user=alice,sd-routing-key={HIT_KEY}")),
-            ],
-            true,
-        ),
-        (
-            "tracestate key, fork",
-            vec![
-                tp.clone(),
-                (
-                    "tracestate",
-                    format!("rojo=00f067aa0ba902b7,sd-routing-key={HIT_KEY}"),
-                ),
-            ],
-            true,
-        ),
-        (
-            "unknown key",
-            vec![tp.clone(), ("baggage", "sd-routing-key=sbx-gone".into())],
-            false,
-        ),
-        ("untagged", vec![], false),
-        ("untagged, traceparent", vec![tp], false),
+        request(UNTAGGED, false),
+        request(UNTAGGED, true),
+        request(BAGGAGE_NO_KEY, true),
+        request(BAGGAGE_FORK, true),
+        request(TRACESTATE_FORK, true),
+        request(UNKNOWN_KEY, true),
+        request(UNTAGGED, false),
+        request(UNTAGGED, true),
     ]
 }
 
-/// The service every request of the mix calls.
+/// The context requests of the production mix, one per ten requests:
+/// two (a fifth) carry the key of a sandbox that forks the service, one in
+/// `baggage` and one in `tracestate`; of the rest, three carry `baggage`
+/// without a key, three a vendor's `tracestate` without a key, and two a
+/// key no sandbox has.
+const PRODUCTION_CONTEXT: [&str; 10] = [
+    BAGGAGE_NO_KEY,
+    TRACESTATE_NO_KEY,
+    BAGGAGE_FORK,
+    UNKNOWN_KEY,
+    BAGGAGE_NO_KEY,
+    TRACESTATE_NO_KEY,
+    TRACESTATE_FORK,
+    UNKNOWN_KEY,
+    BAGGAGE_NO_KEY,
+    TRACESTATE_NO_KEY,
+];
+
+/// The production mix, one hundred requests cycled in order: 90 untagged
+/// (alternately without and with `traceparent`: 45 each) and 10 with
+/// context ([`PRODUCTION_CONTEXT`]), the context requests spread evenly,
+/// at every tenth position.
+pub fn production_mix() -> Vec<Request> {
+    let mut untagged = 0;
+    (0..100)
+        .map(|i| {
+            if i % 10 == 5 {
+                request(PRODUCTION_CONTEXT[i / 10], true)
+            } else {
+                untagged += 1;
+                request(UNTAGGED, untagged % 2 == 0)
+            }
+        })
+        .collect()
+}
+
+/// The mix called `name` ([`MIXES`]).
+pub fn mix(name: &str) -> Vec<Request> {
+    match name {
+        PRODUCTION_MIX => production_mix(),
+        _ => bench_mix(),
+    }
+}
+
+/// The service every request calls.
 pub const SERVICE: &str = "location";
 /// Its `:authority`.
 pub const AUTHORITY: &str = "location:8083";
@@ -170,26 +402,38 @@ pub fn seed_regex(k: &str) -> String {
 
 /// The Laneway plugin configuration for `n` forks.
 pub fn laneway_config(n: usize) -> String {
+    laneway_config_joined(n, false)
+}
+
+/// The Laneway plugin configuration for `n` forks; `joined` sets
+/// `routing_key.joined` (for a bootstrap with inline headers), carriers
+/// left at their default, both.
+pub fn laneway_config_joined(n: usize, joined: bool) -> String {
     let sandboxes: Vec<_> = (0..n)
         .map(|i| {
             let k = sandbox_key(n, i);
             json!({"key": k, "forks": [{"service": SERVICE, "destination": fork_host(&k)}]})
         })
         .collect();
-    json!({"version": 1, "sandboxes": sandboxes}).to_string()
+    if joined {
+        json!({"version": 1, "routing_key": {"joined": true}, "sandboxes": sandboxes})
+    } else {
+        json!({"version": 1, "sandboxes": sandboxes})
+    }
+    .to_string()
 }
 
 /// The bootstrap for one setup, with its Laneway configuration if any.
 pub fn bootstrap_for(setup: &Setup, laneway: &Path, empty: &Path) -> serde_json::Value {
-    let config = match setup {
-        Setup::Laneway(n) => laneway_config(*n),
+    let config = match *setup {
+        Setup::Laneway { forks, inline, .. } => laneway_config_joined(forks, inline),
         _ => String::new(),
     };
     let n = setup.forks();
     let mut routes = Vec::new();
-    if let Setup::Regex(n) = setup {
-        for i in 0..*n {
-            let k = sandbox_key(*n, i);
+    if let Setup::Regex(n) = *setup {
+        for i in 0..n {
+            let k = sandbox_key(n, i);
             for header in ["baggage", "tracestate"] {
                 routes.push(Route {
                     header_regexes: vec![(header.to_owned(), seed_regex(&k))],
@@ -213,25 +457,56 @@ pub fn bootstrap_for(setup: &Setup, laneway: &Path, empty: &Path) -> serde_json:
         VirtualHost::to(&fork_host(&k), Target::Direct(fork_body(&k)))
     }));
     let filter = match setup {
-        Setup::Plain | Setup::Regex(_) => Filter::None,
-        Setup::Empty => Filter::Wasm {
+        Setup::Plain { .. } | Setup::Regex(_) => Filter::None,
+        Setup::Empty { .. } => Filter::Wasm {
             module: empty,
             configuration: "",
         },
-        Setup::Laneway(_) => Filter::Wasm {
+        Setup::Laneway { .. } => Filter::Wasm {
             module: laneway,
             configuration: &config,
         },
     };
-    bootstrap::sidecar(&Sidecar::new(filter, virtual_hosts))
+    let mut sidecar = Sidecar::new(filter, virtual_hosts);
+    if let Setup::Laneway { wrapper, .. } = *setup {
+        sidecar.shape = wrapper.shape();
+    }
+    sidecar.inline_headers = setup.inline();
+    bootstrap::sidecar(&sidecar)
+}
+
+/// Sends each request of every kind once and checks where it went.
+pub fn check_routing(setup: &Setup, listener: SocketAddr) -> Result<()> {
+    for kind in KINDS {
+        for r in kind_requests(kind) {
+            let mut lines: Vec<(&str, &[u8])> = vec![("host", AUTHORITY.as_bytes())];
+            lines.extend(r.headers.iter().map(|(n, v)| (*n, v.as_bytes())));
+            let got = client::get(listener, "/", &lines)
+                .with_context(|| format!("{}: {kind}", setup.label()))?;
+            let want = if r.to_fork && setup.routes_tagged() {
+                fork_body(HIT_KEY)
+            } else {
+                baseline_body()
+            };
+            if got.status != 200 || got.text() != want {
+                bail!(
+                    "{}: {kind}: got {} {:?}, want {want:?}: the setups would not route the same requests the same way",
+                    setup.label(),
+                    got.status,
+                    got.text()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Load parameters.
 #[derive(Clone, Debug)]
 pub struct Load {
-    /// Seconds of load per setup.
+    /// Seconds of load per setup and mix.
     pub seconds: u32,
-    /// Seconds of warm-up load per setup, not measured.
+    /// Seconds of warm-up load per setup and mix, not measured.
     pub warmup: u32,
     /// wrk connections.
     pub connections: u32,
@@ -240,16 +515,18 @@ pub struct Load {
     /// Rounds: every setup runs once per round, in the same order; the
     /// report takes each setup's median round.
     pub rounds: u32,
-    /// Skip the check that every setup routes the mix the same way (for
-    /// experiments with modules that do not route).
+    /// Skip the check that every setup routes the requests the same way
+    /// (for experiments with modules that do not route).
     pub skip_routing_check: bool,
 }
 
-/// One measured setup.
+/// One setup and mix, timed.
 #[derive(Clone, Debug)]
 pub struct Measured {
     /// The setup.
     pub setup: Setup,
+    /// The mix ([`MIXES`]).
+    pub mix: &'static str,
     /// Requests per second.
     pub rps: f64,
     /// Latency percentiles, microseconds.
@@ -262,11 +539,11 @@ pub struct Measured {
     pub rounds: Vec<f64>,
 }
 
-fn wrk_script(dir: &Path) -> Result<PathBuf> {
+fn wrk_script(dir: &Path, name: &str) -> Result<PathBuf> {
     let mut lua = String::from("local reqs = {}\nlocal n = 0\ninit = function(args)\n");
-    for (i, (_, headers, _)) in mix().iter().enumerate() {
+    for (i, r) in mix(name).iter().enumerate() {
         let mut h = format!("[\"Host\"]=\"{AUTHORITY}\"");
-        for (name, value) in headers {
+        for (name, value) in &r.headers {
             let _ = write!(h, ", [\"{name}\"]=\"{value}\"");
         }
         let _ = writeln!(
@@ -276,33 +553,9 @@ fn wrk_script(dir: &Path) -> Result<PathBuf> {
         );
     }
     lua.push_str("end\nrequest = function()\n  n = n % #reqs + 1\n  return reqs[n]\nend\n");
-    let path = dir.join("mix.lua");
+    let path = dir.join(format!("{}.lua", name.replace(' ', "-")));
     std::fs::write(&path, lua)?;
     Ok(path)
-}
-
-/// Sends each request of the mix once and checks where it went.
-fn check_routing(setup: &Setup, listener: SocketAddr) -> Result<()> {
-    for (what, headers, to_fork) in mix() {
-        let mut lines: Vec<(&str, &[u8])> = vec![("host", AUTHORITY.as_bytes())];
-        lines.extend(headers.iter().map(|(n, v)| (*n, v.as_bytes())));
-        let r = client::get(listener, "/", &lines)
-            .with_context(|| format!("{}: {what}", setup.label()))?;
-        let want = if to_fork && setup.routes_tagged() {
-            fork_body(HIT_KEY)
-        } else {
-            baseline_body()
-        };
-        if r.status != 200 || r.text() != want {
-            bail!(
-                "{}: {what}: got {} {:?}, want {want:?}: the setups would not route the same mix the same way",
-                setup.label(),
-                r.status,
-                r.text()
-            );
-        }
-    }
-    Ok(())
 }
 
 fn wrk(listener: SocketAddr, script: &Path, seconds: u32, load: &Load) -> Result<String> {
@@ -346,7 +599,7 @@ fn micros(v: &str) -> Option<f64> {
 }
 
 /// Parses wrk's report; refuses one with errors or non-2xx responses.
-pub fn parse_wrk(setup: &Setup, text: &str) -> Result<Measured> {
+pub fn parse_wrk(setup: &Setup, mix: &'static str, text: &str) -> Result<Measured> {
     let field = |prefix: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(prefix).map(str::trim))
@@ -378,7 +631,8 @@ pub fn parse_wrk(setup: &Setup, text: &str) -> Result<Measured> {
         .and_then(|l| l.split_whitespace().next()?.parse().ok())
         .context("no request count in wrk output")?;
     Ok(Measured {
-        setup: setup.clone(),
+        setup: *setup,
+        mix,
         rps,
         p50_us: p50,
         p99_us: p99,
@@ -387,8 +641,9 @@ pub fn parse_wrk(setup: &Setup, text: &str) -> Result<Measured> {
     })
 }
 
-/// Runs every setup back to back, `load.rounds` times, and returns each
-/// setup's median round (with every round's throughput).
+/// Runs every setup back to back, `load.rounds` times, each with both
+/// mixes, and returns each setup and mix's median round (with every
+/// round's throughput), setups in order, the bench mix first.
 pub fn run(
     setups: &[Setup],
     laneway: &Path,
@@ -398,8 +653,11 @@ pub fn run(
     progress: impl Fn(&str),
 ) -> Result<Vec<Measured>> {
     std::fs::create_dir_all(dir)?;
-    let script = wrk_script(dir)?;
-    let mut all: Vec<Vec<Measured>> = vec![Vec::new(); setups.len()];
+    let scripts = MIXES
+        .iter()
+        .map(|m| wrk_script(dir, m))
+        .collect::<Result<Vec<_>>>()?;
+    let mut all: Vec<Vec<Measured>> = vec![Vec::new(); setups.len() * MIXES.len()];
     for round in 1..=load.rounds.max(1) {
         for (i, setup) in setups.iter().enumerate() {
             let bootstrap = bootstrap_for(setup, laneway, empty);
@@ -417,18 +675,20 @@ pub fn run(
             if !load.skip_routing_check {
                 check_routing(setup, listener)?;
             }
-            if load.warmup > 0 {
-                wrk(listener, &script, load.warmup, load)?;
+            for (j, (name, script)) in MIXES.iter().zip(&scripts).enumerate() {
+                if load.warmup > 0 {
+                    wrk(listener, script, load.warmup, load)?;
+                }
+                let m = parse_wrk(setup, name, &wrk(listener, script, load.seconds, load)?)?;
+                progress(&format!(
+                    "round {round}: {:<40} {name:<15} {:>9.0} req/s  p50 {:>5.0} us  p99 {:>5.0} us",
+                    setup.label(),
+                    m.rps,
+                    m.p50_us,
+                    m.p99_us
+                ));
+                all[i * MIXES.len() + j].push(m);
             }
-            let m = parse_wrk(setup, &wrk(listener, &script, load.seconds, load)?)?;
-            progress(&format!(
-                "round {round}: {:<30} {:>9.0} req/s  p50 {:>5.0} us  p99 {:>5.0} us",
-                setup.label(),
-                m.rps,
-                m.p50_us,
-                m.p99_us
-            ));
-            all[i].push(m);
             drop(envoy);
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -445,28 +705,59 @@ pub fn run(
         .collect())
 }
 
-/// The results as a Markdown table with ratios to plain Envoy and to the
-/// empty filter, when those were measured.
+/// The results as a Markdown table, one row per setup, both mixes, with
+/// ratios to plain Envoy and to the empty filter with the same bootstrap
+/// (inline headers or not), when those were measured.
 pub fn table(results: &[Measured]) -> String {
-    let find = |s: &Setup| results.iter().find(|m| m.setup == *s).map(|m| m.rps);
-    let (plain, empty) = (find(&Setup::Plain), find(&Setup::Empty));
+    let find = |s: Setup, mix: &str| {
+        results
+            .iter()
+            .find(|m| m.setup == s && m.mix == mix)
+            .map(|m| m.rps)
+    };
     let ratio =
         |base: Option<f64>, v: f64| base.map_or("-".to_owned(), |b| format!("{:.3}", v / b));
-    let mut out = String::from(
-        "| setup | req/s | p50 (µs) | p99 (µs) | vs plain | vs empty filter |\n|---|---:|---:|---:|---:|---:|\n",
-    );
-    for m in results {
-        let _ = writeln!(
+    let mut out = String::from("| setup |");
+    for mix in MIXES {
+        let _ = write!(
             out,
-            "| {} | {:.0} | {:.0} | {:.0} | {} | {} |",
-            m.setup.label(),
-            m.rps,
-            m.p50_us,
-            m.p99_us,
-            ratio(plain, m.rps),
-            ratio(empty, m.rps)
+            " {mix} req/s | p50 (µs) | p99 (µs) | vs plain | vs empty filter |"
         );
     }
+    out.push_str("\n|---|");
+    for _ in MIXES {
+        out.push_str("---:|---:|---:|---:|---:|");
+    }
+    out.push('\n');
+    let mut seen: Vec<Setup> = Vec::new();
+    for m in results {
+        if seen.contains(&m.setup) {
+            continue;
+        }
+        seen.push(m.setup);
+        let _ = write!(out, "| {} |", m.setup.label());
+        for mix in MIXES {
+            match results.iter().find(|r| r.setup == m.setup && r.mix == mix) {
+                Some(r) => {
+                    let _ = write!(
+                        out,
+                        " {:.0} | {:.0} | {:.0} | {} | {} |",
+                        r.rps,
+                        r.p50_us,
+                        r.p99_us,
+                        ratio(find(r.setup.like_plain(), mix), r.rps),
+                        ratio(find(r.setup.like_empty(), mix), r.rps)
+                    );
+                }
+                None => out.push_str(" - | - | - | - | - |"),
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "\nRatios are to plain Envoy and to the empty filter with the same bootstrap: \
+         a `+ inline` setup against `plain Envoy + inline` and `empty filter + inline`.\n",
+    );
     out
 }
 
@@ -474,9 +765,10 @@ pub fn table(results: &[Measured]) -> String {
 pub fn to_json(results: &[Measured], load: &Load) -> serde_json::Value {
     json!({
         "load": {"seconds": load.seconds, "warmup": load.warmup, "connections": load.connections, "threads": 1, "envoy_concurrency": 1, "pinned": load.pin, "rounds": load.rounds},
-        "mix": mix().iter().map(|(what, _, _)| *what).collect::<Vec<_>>(),
+        "mixes": mixes_json(),
         "results": results.iter().map(|m| json!({
             "setup": m.setup.label(),
+            "mix": m.mix,
             "rps": m.rps,
             "p50_us": m.p50_us,
             "p99_us": m.p99_us,
@@ -486,160 +778,25 @@ pub fn to_json(results: &[Measured], load: &Load) -> serde_json::Value {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_wrk_output() {
-        let text = "Running 3s test @ http://127.0.0.1:1/\n  1 threads and 16 connections\n  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   330.12us  100.00us   5.00ms   90.00%\n  Latency Distribution\n     50%  310.00us\n     75%  350.00us\n     90%  400.00us\n     99%    1.20ms\n  145000 requests in 3.00s, 20.00MB read\nRequests/sec:  48333.33\nTransfer/sec:      6.67MB\n";
-        let m = parse_wrk(&Setup::Plain, text).unwrap();
-        assert_eq!(m.requests, 145000);
-        assert!((m.rps - 48333.33).abs() < 0.01);
-        assert_eq!((m.p50_us, m.p99_us), (310.0, 1200.0));
-        let bad = format!("{text}  Non-2xx or 3xx responses: 12\n");
-        assert!(
-            parse_wrk(&Setup::Plain, &bad).is_err(),
-            "errors must fail the harness"
-        );
-    }
-
-    #[test]
-    fn regex_setup_has_two_routes_per_sandbox() {
-        let b = bootstrap_for(&Setup::Regex(10), Path::new("l.wasm"), Path::new("e.wasm"));
-        let vhosts = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-            ["route_config"]["virtual_hosts"];
-        assert_eq!(vhosts[0]["routes"].as_array().unwrap().len(), 2 * 10 + 1);
-        assert_eq!(vhosts.as_array().unwrap().len(), 1 + 10);
-    }
-
-    #[test]
-    fn the_tagged_sandbox_sits_in_the_middle_of_every_list() {
-        for n in [6, 10, 1000, 10_000] {
-            let keys: Vec<_> = (0..n).map(|i| sandbox_key(n, i)).collect();
-            assert_eq!(keys[n / 2], HIT_KEY, "n = {n}");
-            let mut sorted = keys.clone();
-            sorted.sort();
-            sorted.dedup();
-            assert_eq!(sorted, (0..n).map(key).collect::<Vec<_>>(), "a permutation");
-        }
-        let b = bootstrap_for(&Setup::Regex(1000), Path::new("l"), Path::new("e"));
-        let routes = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-            ["route_config"]["virtual_hosts"][0]["routes"];
-        let first_hit = routes
-            .as_array()
-            .unwrap()
+/// Both mixes as JSON: each request's kind and whether it has
+/// `traceparent`, in order.
+pub fn mixes_json() -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for name in MIXES {
+        let requests: Vec<_> = mix(name)
             .iter()
-            .position(|r| r.to_string().contains(HIT_KEY))
-            .unwrap();
-        assert_eq!(first_hit, 2 * 500, "two routes per sandbox before it");
-    }
-
-    #[test]
-    fn laneway_config_is_valid() {
-        let r = laneway_core::Router::from_json(&laneway_config(100)).unwrap();
-        assert_eq!(r.forks(), 100);
-    }
-}
-
-/// Instructions per request, by request kind, for one setup.
-#[derive(Clone, Debug)]
-pub struct Counted {
-    /// The setup.
-    pub setup: Setup,
-    /// `(kind, instructions per request)`, the mix's kinds then `the mix`.
-    pub kinds: Vec<(String, f64)>,
-}
-
-/// Counts the instructions Envoy (all threads) executes per request of each
-/// kind of the mix, under valgrind's callgrind ([`crate::callgrind`]):
-/// deterministic, unlike timings on a shared machine. `per_kind` requests
-/// per kind, after a warm-up that lets V8 tier the module up.
-pub fn instructions(
-    setups: &[Setup],
-    laneway: &Path,
-    empty: &Path,
-    per_kind: usize,
-    dir: &Path,
-    progress: impl Fn(&str),
-) -> Result<Vec<Counted>> {
-    let mut out = Vec::new();
-    for setup in setups {
-        let bootstrap = bootstrap_for(setup, laneway, empty);
-        let mut cg = Counting::start(
-            &bootstrap,
-            &dir.join(format!(
-                "callgrind-{}",
-                setup.label().replace([' ', ','], "-")
-            )),
-            &setup.label(),
-        )?;
-        let mix = mix();
-        let all: Vec<Vec<u8>> = mix
-            .iter()
-            .map(|(_, h, _)| keepalive_request(AUTHORITY, h))
+            .map(|r| {
+                if r.kind == UNTAGGED && !r.headers.is_empty() {
+                    "untagged, traceparent"
+                } else {
+                    r.kind
+                }
+            })
             .collect();
-        send_all(cg.listener(), &all, 400)?;
-        let mut kinds = Vec::new();
-        let mut seen: Vec<&str> = Vec::new();
-        let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
-        for (what, _, _) in &mix {
-            let kind = what.trim_end_matches(", traceparent");
-            if seen.contains(&kind) {
-                continue;
-            }
-            seen.push(kind);
-            let requests: Vec<Vec<u8>> = mix
-                .iter()
-                .filter(|(w, _, _)| w.trim_end_matches(", traceparent") == kind)
-                .map(|(_, h, _)| keepalive_request(AUTHORITY, h))
-                .collect();
-            groups.push((kind.to_owned(), requests));
-        }
-        groups.push(("the mix".to_owned(), all));
-        for (kind, requests) in &groups {
-            let per = cg.count(requests, per_kind)?;
-            progress(&format!(
-                "{:<30} {kind:<22} {per:>9.0} instructions per request",
-                setup.label()
-            ));
-            kinds.push((kind.clone(), per));
-        }
-        drop(cg);
-        out.push(Counted {
-            setup: setup.clone(),
-            kinds,
-        });
+        out.insert(name.to_owned(), json!(requests));
     }
-    Ok(out)
+    serde_json::Value::Object(out)
 }
 
-/// The instruction counts as a Markdown table, with each setup's ratio to
-/// the empty filter (empty / setup: above 1 is cheaper than the floor).
-pub fn instructions_table(counted: &[Counted]) -> String {
-    let Some(first) = counted.first() else {
-        return String::new();
-    };
-    let empty = counted.iter().find(|c| c.setup == Setup::Empty);
-    let mut out = String::from("| setup |");
-    for (k, _) in &first.kinds {
-        let _ = write!(out, " {k} |");
-    }
-    out.push_str(" the mix vs empty filter |\n|---|");
-    for _ in &first.kinds {
-        out.push_str("---:|");
-    }
-    out.push_str("---:|\n");
-    for c in counted {
-        let _ = write!(out, "| {} |", c.setup.label());
-        for (_, v) in &c.kinds {
-            let _ = write!(out, " {:.1}k |", v / 1000.0);
-        }
-        let ratio = match (empty.and_then(|e| e.kinds.last()), c.kinds.last()) {
-            (Some((_, e)), Some((_, v))) => format!("{:.3}", e / v),
-            _ => "-".into(),
-        };
-        let _ = writeln!(out, " {ratio} |");
-    }
-    out
-}
+#[cfg(test)]
+mod tests;
