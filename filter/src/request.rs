@@ -179,16 +179,9 @@ fn on_request_headers(router: Option<&Router>, metrics: &Metrics) -> u32 {
 /// must be matched), never the whole header map.
 fn joined(router: &Router, metrics: &Metrics) -> u32 {
     let carriers = router.carriers();
-    let read = |carried: bool, name: &[u8]| {
-        if carried {
-            abi::request_header(name)
-        } else {
-            Ok(None)
-        }
-    };
     let (Ok(baggage), Ok(tracestate)) = (
-        read(carriers.baggage, b"baggage"),
-        read(carriers.tracestate, TRACESTATE),
+        header_if(carriers.baggage, b"baggage"),
+        header_if(carriers.tracestate, TRACESTATE),
     ) else {
         return host_error(metrics);
     };
@@ -196,7 +189,7 @@ fn joined(router: &Router, metrics: &Metrics) -> u32 {
     if baggage.is_none() && tracestate.is_none() && !untagged {
         return no_key(metrics);
     }
-    let Ok(path) = read(untagged, b":path") else {
+    let Ok(path) = header_if(untagged, b":path") else {
         return host_error(metrics);
     };
     let path = path.as_ref().map_or(&[][..], HostBytes::as_slice);
@@ -302,14 +295,20 @@ fn no_key(metrics: &Metrics) -> u32 {
     CONTINUE
 }
 
-/// Whether request header `name` is present; `false` without asking when
-/// it is not a carrier.
-fn has_header(carried: bool, name: &[u8]) -> Result<bool, abi::Status> {
-    if !carried {
-        return Ok(false);
+/// Request header `name` when `wanted` (a carrier, or `:path` for
+/// preview); `Ok(None)` without asking otherwise.
+fn header_if(wanted: bool, name: &[u8]) -> Result<Option<HostBytes>, abi::Status> {
+    if wanted {
+        abi::request_header(name)
+    } else {
+        Ok(None)
     }
+}
+
+/// Whether request header `name` is present, asked only when `carried`.
+fn has_header(carried: bool, name: &[u8]) -> Result<bool, abi::Status> {
     // The value is dropped (freed) at once; the pairs buffer has it too.
-    abi::request_header(name).map(|v| v.is_some())
+    header_if(carried, name).map(|v| v.is_some())
 }
 
 fn host_error(metrics: &Metrics) -> u32 {

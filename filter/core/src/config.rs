@@ -1038,59 +1038,52 @@ fn read_bool(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<bo
 /// each at most once.
 fn read_carriers(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Carriers> {
     let items = read_array(json, path, errors)?;
+    if items.is_empty() || items.len() > 2 {
+        let why = if items.is_empty() {
+            "is empty: list \"baggage\", \"tracestate\" or both".to_owned()
+        } else {
+            format!(
+                "lists {} carriers; there are only two, baggage and tracestate",
+                items.len()
+            )
+        };
+        errors.push(path.to_string(), why);
+        return None;
+    }
     let mut carriers = Carriers {
         baggage: false,
         tracestate: false,
     };
     let mut ok = true;
-    for (i, item) in items.iter().enumerate().take(MAX_CARRIER_ITEMS) {
+    for (i, item) in items.iter().enumerate() {
         let path = Path::Index(path, i);
-        let Some(name) = read_string(item, &path, errors) else {
-            ok = false;
-            continue;
-        };
-        let slot = match name.as_str() {
-            "baggage" => &mut carriers.baggage,
-            "tracestate" => &mut carriers.tracestate,
-            _ => {
+        let slot = match read_string(item, &path, errors).as_deref() {
+            Some("baggage") => &mut carriers.baggage,
+            Some("tracestate") => &mut carriers.tracestate,
+            Some(other) => {
                 errors.push(
                     path.to_string(),
                     format!(
                         "unknown carrier {}: a routing key travels in \"baggage\" or \"tracestate\"",
-                        cut(&name)
+                        cut(other)
                     ),
                 );
                 ok = false;
                 continue;
             }
+            None => {
+                ok = false;
+                continue;
+            }
         };
         if *slot {
-            errors.push(path.to_string(), format!("duplicate carrier {name:?}"));
+            errors.push(path.to_string(), "duplicate carrier".to_owned());
             ok = false;
         }
         *slot = true;
     }
-    if items.len() > MAX_CARRIER_ITEMS {
-        errors.push(
-            path.to_string(),
-            format!(
-                "lists {} carriers; there are only two, baggage and tracestate",
-                items.len()
-            ),
-        );
-        ok = false;
-    } else if ok && items.is_empty() {
-        errors.push(
-            path.to_string(),
-            "is empty: list \"baggage\", \"tracestate\" or both".to_owned(),
-        );
-        ok = false;
-    }
     ok.then_some(carriers)
 }
-
-/// A carriers list is refused past this many items (there are two names).
-const MAX_CARRIER_ITEMS: usize = 2;
 
 fn read_uint(json: &Json<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<u64> {
     match json {

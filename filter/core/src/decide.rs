@@ -551,12 +551,40 @@ impl Router {
         T: IntoIterator<Item = &'h [u8]>,
         A: FnOnce() -> &'h [u8],
     {
-        let baggage = baggage
-            .into_iter()
-            .take(self.carried(self.carriers.baggage));
-        let tracestate = tracestate
-            .into_iter()
-            .take(self.carried(self.carriers.tracestate));
+        let (baggage, tracestate) = self.carried(baggage, tracestate);
+        self.decide_carried(baggage, tracestate, authority)
+    }
+
+    /// The lines of `baggage` and `tracestate` the configuration's carriers
+    /// let the router read: all of a carrier, none of another header.
+    pub(crate) fn carried<'h, B, T>(
+        &self,
+        baggage: B,
+        tracestate: T,
+    ) -> (core::iter::Take<B::IntoIter>, core::iter::Take<T::IntoIter>)
+    where
+        B: IntoIterator<Item = &'h [u8]>,
+        T: IntoIterator<Item = &'h [u8]>,
+    {
+        let lines = |carrier: bool| if carrier { usize::MAX } else { 0 };
+        (
+            baggage.into_iter().take(lines(self.carriers.baggage)),
+            tracestate.into_iter().take(lines(self.carriers.tracestate)),
+        )
+    }
+
+    /// [`Router::decide_with`] on lines already cut to the carriers.
+    pub(crate) fn decide_carried<'h, B, T, A>(
+        &self,
+        baggage: B,
+        tracestate: T,
+        authority: &mut Authority<'h, A>,
+    ) -> Verdict<'h>
+    where
+        B: Iterator<Item = &'h [u8]>,
+        T: Iterator<Item = &'h [u8]>,
+        A: FnOnce() -> &'h [u8],
+    {
         let names = &self.members[..self.members.len().min(MAX_MEMBER_NAMES)];
         let mut found = [Found::default(); MAX_MEMBER_NAMES];
 
@@ -642,12 +670,6 @@ impl Router {
             return verdict(Decision::Conflict, key);
         }
         verdict(self.route_key_with(&value, authority).0, key)
-    }
-
-    /// How many lines of a header to read: all of a carrier, none of
-    /// another header.
-    pub(crate) fn carried(&self, carrier: bool) -> usize {
-        if carrier { usize::MAX } else { 0 }
     }
 
     /// The decision for a request that carries the routing key `value`,

@@ -358,12 +358,8 @@ impl Router {
         A: FnOnce() -> &'h [u8],
         F: Facts,
     {
-        let carriers = self.carriers();
-        let baggage = baggage.into_iter().take(self.carried(carriers.baggage));
-        let tracestate = tracestate
-            .into_iter()
-            .take(self.carried(carriers.tracestate));
-        let mut verdict = self.decide_with(baggage.clone(), tracestate.clone(), authority);
+        let (baggage, tracestate) = self.carried(baggage, tracestate);
+        let mut verdict = self.decide_carried(baggage.clone(), tracestate.clone(), authority);
         let mut out = Outcome {
             verdict,
             sandbox: None,
